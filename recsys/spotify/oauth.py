@@ -1,0 +1,343 @@
+"""Spotify login for a multi-user web app: authorization-code flow with the client secret and
+PKCE (S256) on top. No Streamlit here; the app passes ``st.secrets`` and ``st.session_state``.
+
+Who holds what:
+
+- ``OAuthStateStore`` (one per server process, shared by all sessions): the pending logins, i.e.
+  single-use ``state`` values with their PKCE verifier, expiring after ``ttl_seconds``. The
+  redirect back from Spotify lands in a *new* browser session, so the state cannot live in the
+  session that started the login. The store holds no tokens.
+- The user's session mapping (``st.session_state``): the token, under ``TOKEN_KEY``, through
+  ``SessionCacheHandler``. Never a file, never anything shared between sessions.
+
+Typical use::
+
+    config = SpotifyAppConfig.from_mapping(st.secrets)          # None: login not configured
+    url = login_url(config, store)                               # link the user opens top-level
+    profile = complete_login(config, store, code, state, st.session_state)   # on ?code=&state=
+    sp = session_client(config, st.session_state)                # None: not (or no longer) logged in
+    liked = fetch_liked_tracks(sp, progress=lambda done, total: ...)
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import threading
+import time
+import urllib.parse
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+
+import requests
+import spotipy
+from spotipy.cache_handler import CacheHandler
+from spotipy.oauth2 import SpotifyOAuth
+
+from recsys.spotify.client import (
+    DEFAULT_ACCOUNTS_BASE, DEFAULT_API_BASE, Endpoints, LoginRequired, Spotify, SpotifyApiError,
+    SpotifyError,
+    build_spotify, pages, retrying_session, track_row,
+)
+
+LIBRARY_SCOPE = "user-library-read"
+PLAYLIST_SCOPE = "playlist-modify-private"
+# Asked for only when the user chooses to save a playlist.
+SAVE_PLAYLIST_SCOPE = f"{LIBRARY_SCOPE} {PLAYLIST_SCOPE}"
+TOKEN_KEY = "spotify_token"
+PROFILE_KEY = "spotify_profile"
+_ADD_ITEMS_BATCH = 100  # Spotify's limit per "add items to playlist" request
+
+
+class SpotifyConfigError(SpotifyError):
+    """The Spotify app settings (client id, secret, redirect URI) are incomplete or invalid."""
+
+
+class OAuthStateError(LoginRequired):
+    """The ``state`` coming back from Spotify is unknown, expired or already used."""
+
+
+def validate_redirect_uri(uri: str) -> str:
+    """Return ``uri`` if Spotify accepts it as a redirect URI: https, or a loopback IP literal
+    with an explicit port over http (``http://127.0.0.1:8501/``). ``localhost`` is refused."""
+    parts = urllib.parse.urlsplit(uri)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return uri
+    if host == "localhost":
+        raise SpotifyConfigError(
+            f"SPOTIFY_REDIRECT_URI {uri!r}: Spotify refuses 'localhost'; use the loopback address, "
+            f"e.g. http://127.0.0.1:{parts.port or 8501}/ (and register exactly that URI)")
+    if parts.scheme == "http" and host in ("127.0.0.1", "::1"):
+        if parts.port is None:
+            raise SpotifyConfigError(
+                f"SPOTIFY_REDIRECT_URI {uri!r}: a loopback redirect needs the app's port, "
+                "e.g. http://127.0.0.1:8501/")
+        return uri
+    raise SpotifyConfigError(
+        f"SPOTIFY_REDIRECT_URI {uri!r}: must be https://..., or http://127.0.0.1:PORT/ when local")
+
+
+@dataclass(frozen=True)
+class SpotifyAppConfig:
+    """A registered Spotify app: its credentials, its redirect URI and the endpoints to use."""
+
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+    accounts_base: str = DEFAULT_ACCOUNTS_BASE
+    api_base: str = DEFAULT_API_BASE
+
+    def __post_init__(self):
+        validate_redirect_uri(self.redirect_uri)
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, object]) -> SpotifyAppConfig | None:
+        """Read ``SPOTIFY_CLIENT_ID``, ``SPOTIFY_CLIENT_SECRET``, ``SPOTIFY_REDIRECT_URI`` and the
+        optional ``SPOTIFY_ACCOUNTS_BASE`` / ``SPOTIFY_API_BASE`` from ``st.secrets`` or
+        ``os.environ``. None when none of the three is set; ``SpotifyConfigError`` when only
+        some are, or the redirect URI is not one Spotify accepts."""
+        keys = ("SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "SPOTIFY_REDIRECT_URI")
+        values = {key: str(mapping.get(key) or "").strip() for key in keys}
+        missing = [key for key, value in values.items() if not value]
+        if len(missing) == len(keys):
+            return None
+        if missing:
+            raise SpotifyConfigError(f"Spotify login is half configured: {', '.join(missing)} not set")
+        endpoints = Endpoints.from_mapping(mapping)
+        return cls(client_id=values["SPOTIFY_CLIENT_ID"], client_secret=values["SPOTIFY_CLIENT_SECRET"],
+                   redirect_uri=values["SPOTIFY_REDIRECT_URI"],
+                   accounts_base=endpoints.accounts_base, api_base=endpoints.api_base)
+
+    @property
+    def endpoints(self) -> Endpoints:
+        return Endpoints(self.accounts_base.rstrip("/"), self.api_base.rstrip("/"))
+
+
+@dataclass(frozen=True)
+class PendingLogin:
+    state: str
+    code_verifier: str
+    scope: str
+    issued_at: float
+
+
+class OAuthStateStore:
+    """Server-side, thread-safe store of pending logins: each ``state`` is good once, for
+    ``ttl_seconds``. At most ``max_pending`` are kept (the oldest are dropped first), so
+    anonymous clicks on "Log in" cannot grow it without bound."""
+
+    def __init__(self, ttl_seconds: float = 600, max_pending: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic):
+        self.ttl_seconds = ttl_seconds
+        self.max_pending = max_pending
+        self._clock = clock
+        self._pending: OrderedDict[str, PendingLogin] = OrderedDict()
+        self._used: OrderedDict[str, float] = OrderedDict()  # consumed states, to say "reused"
+        self._lock = threading.Lock()
+
+    def issue(self, scope: str = LIBRARY_SCOPE) -> PendingLogin:
+        """A new pending login with a fresh random state and PKCE verifier."""
+        pending = PendingLogin(secrets.token_urlsafe(32), secrets.token_urlsafe(64), scope, self._clock())
+        with self._lock:
+            self._forget_old()
+            self._pending[pending.state] = pending
+            while len(self._pending) > self.max_pending:
+                self._pending.popitem(last=False)
+        return pending
+
+    def consume(self, state: str) -> PendingLogin:
+        """Take the pending login for ``state``; ``OAuthStateError`` if unknown, expired or reused."""
+        with self._lock:
+            pending = self._pending.pop(state or "", None)
+            if pending is None:
+                if state in self._used:
+                    raise OAuthStateError("this login link was already used; log in again")
+                raise OAuthStateError("unknown login state (not issued by this server, or forgotten "
+                                      "after a restart); log in again")
+            self._used[state] = self._clock()
+            while len(self._used) > self.max_pending:
+                self._used.popitem(last=False)
+        if self._clock() - pending.issued_at > self.ttl_seconds:
+            raise OAuthStateError(f"the login took longer than {self.ttl_seconds:g} s and expired; "
+                                  "log in again")
+        return pending
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def _forget_old(self) -> None:
+        # Kept a while past expiry so a late arrival is told "expired", not "unknown".
+        horizon = self._clock() - 2 * self.ttl_seconds
+        for table in (self._pending, self._used):
+            while table:
+                first = next(iter(table.values()))
+                issued = first.issued_at if isinstance(first, PendingLogin) else first
+                if issued >= horizon:
+                    break
+                table.popitem(last=False)
+
+
+class SessionCacheHandler(CacheHandler):
+    """spotipy token cache over one user's session mapping (``st.session_state``)."""
+
+    def __init__(self, session: MutableMapping, key: str = TOKEN_KEY):
+        self.session = session
+        self.key = key
+
+    def get_cached_token(self) -> dict | None:
+        return self.session.get(self.key)
+
+    def save_token_to_cache(self, token_info: dict) -> None:
+        self.session[self.key] = dict(token_info)
+
+    def clear(self) -> None:
+        self.session.pop(self.key, None)
+
+
+class _SessionOAuth(SpotifyOAuth):
+    """SpotifyOAuth that never falls back to spotipy's interactive console login (which would
+    block a web server on ``input()``): with no usable token it raises ``LoginRequired``."""
+
+    def __init__(self, config: SpotifyAppConfig, session: MutableMapping, scope: str | None,
+                 http: requests.Session):
+        super().__init__(config.client_id, config.client_secret, config.redirect_uri, scope=scope,
+                         cache_handler=SessionCacheHandler(session), open_browser=False,
+                         requests_session=http, requests_timeout=10)
+        self.OAUTH_AUTHORIZE_URL = config.endpoints.authorize_url
+        self.OAUTH_TOKEN_URL = config.endpoints.token_url
+
+    def get_auth_response(self, open_browser=None):
+        raise LoginRequired("not logged in to Spotify in this session; log in first")
+
+
+def _code_challenge(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def login_url(config: SpotifyAppConfig, store: OAuthStateStore, scope: str = LIBRARY_SCOPE,
+              *, show_dialog: bool = False) -> str:
+    """The Spotify authorize URL for a new login (open it top-level, not in an iframe)."""
+    pending = store.issue(scope)
+    query = {
+        "client_id": config.client_id,
+        "response_type": "code",
+        "redirect_uri": config.redirect_uri,
+        "scope": scope,
+        "state": pending.state,
+        "code_challenge_method": "S256",
+        "code_challenge": _code_challenge(pending.code_verifier),
+    }
+    if show_dialog:
+        query["show_dialog"] = "true"
+    return f"{config.endpoints.authorize_url}?{urllib.parse.urlencode(query)}"
+
+
+def complete_login(config: SpotifyAppConfig, store: OAuthStateStore, code: str, state: str,
+                   session: MutableMapping) -> dict:
+    """Finish a login from the redirect's ``code`` and ``state``: check the state (single use),
+    exchange the code with the client secret and the PKCE verifier, keep the token in
+    ``session`` only, and return the user's profile ``{"id", "display_name"}`` (also kept in
+    ``session[PROFILE_KEY]``). Raises ``OAuthStateError`` or ``LoginRequired``."""
+    pending = store.consume(state)
+    with retrying_session() as http:
+        response = http.post(
+            config.endpoints.token_url,
+            data={"grant_type": "authorization_code", "code": code,
+                  "redirect_uri": config.redirect_uri, "code_verifier": pending.code_verifier},
+            auth=(config.client_id, config.client_secret), timeout=10)
+    if response.status_code != 200:
+        raise LoginRequired(f"Spotify refused the login ({_oauth_error_text(response)}); log in again")
+    token = response.json()
+    token["expires_at"] = int(time.time()) + int(token["expires_in"])
+    # spotipy checks the granted scope against the one it was built with; keep it with the token.
+    token["scope"] = token.get("scope") or pending.scope
+    logout(session)
+    SessionCacheHandler(session).save_token_to_cache(token)
+    try:
+        me = session_client(config, session).current_user()
+    except SpotifyApiError as exc:
+        logout(session)
+        if exc.http_status == 403:
+            raise LoginRequired(
+                "Spotify refused this account: an app in development mode admits only the users "
+                "allow-listed in its Developer Dashboard") from exc
+        raise
+    profile = {"id": me["id"], "display_name": me.get("display_name") or me["id"]}
+    session[PROFILE_KEY] = profile
+    return profile
+
+
+def _oauth_error_text(response) -> str:
+    try:
+        body = response.json()
+        return ": ".join(str(body[k]) for k in ("error", "error_description") if body.get(k))
+    except ValueError:
+        return f"HTTP {response.status_code}"
+
+
+def session_client(config: SpotifyAppConfig, session: MutableMapping) -> Spotify | None:
+    """A client acting for the user logged in to ``session``, or None if there is none. An
+    expired access token is refreshed here; a rejected refresh token logs the session out."""
+    token = session.get(TOKEN_KEY)
+    if not token:
+        return None
+    http = retrying_session()
+    manager = _SessionOAuth(config, session, token.get("scope"), http)
+    if manager.is_token_expired(token):
+        try:
+            manager.refresh_access_token(token["refresh_token"])
+        except spotipy.SpotifyOauthError as exc:
+            if exc.error != "invalid_grant":
+                raise SpotifyError(f"Spotify's accounts service failed to renew the login: {exc}") from exc
+            logout(session)
+            return None
+    return build_spotify(manager, config.endpoints, session=http)
+
+
+def granted_scopes(session: Mapping) -> frozenset[str]:
+    """The scopes the session's login was granted (empty when not logged in)."""
+    token = session.get(TOKEN_KEY) or {}
+    return frozenset((token.get("scope") or "").split())
+
+
+def fetch_liked_tracks(sp: spotipy.Spotify, progress: Callable[[int, int], None] | None = None,
+                       page_size: int = 50) -> list[dict]:
+    """The user's liked tracks, page by page, newest first: dicts with ``track_id`` (the URI),
+    ``name``, ``artist``, ``album``, ``artist_id``, ``album_id``, ``duration_ms``.
+    ``progress(done, total)`` is called after each page."""
+    liked = []
+    for page in pages(sp, sp.current_user_saved_tracks(limit=page_size)):
+        items = page.get("items") or []
+        liked.extend(row for item in items if (row := track_row(item.get("track") or item.get("item"))))
+        if progress is not None:
+            total = int(page.get("total") or 0)
+            progress(min(total, int(page.get("offset") or 0) + len(items)), total)
+    return liked
+
+
+def save_playlist(sp: spotipy.Spotify, name: str, track_uris: list[str], *,
+                  description: str = "") -> dict:
+    """Create a private playlist ``name`` in the user's library with ``track_uris`` (Spotify
+    track URIs; other ids are skipped) and return Spotify's playlist object. Needs a login with
+    ``SAVE_PLAYLIST_SCOPE``; without it raises ``LoginRequired`` (log in again with
+    ``login_url(config, store, scope=SAVE_PLAYLIST_SCOPE)``)."""
+    manager = sp.auth_manager
+    if not isinstance(manager, SpotifyOAuth) or PLAYLIST_SCOPE not in (manager.scope or "").split():
+        raise LoginRequired(f"saving a playlist needs Spotify's {PLAYLIST_SCOPE!r} permission; "
+                            "log in again to grant it")
+    uris = [uri for uri in track_uris if str(uri).startswith("spotify:track:")]
+    # POST /me/playlists: the /users/{id}/playlists variant is withdrawn for development-mode apps.
+    playlist = sp.current_user_playlist_create(name, public=False, description=description)
+    for start in range(0, len(uris), _ADD_ITEMS_BATCH):
+        sp.playlist_add_items(playlist["id"], uris[start:start + _ADD_ITEMS_BATCH])
+    return playlist
+
+
+def logout(session: MutableMapping) -> None:
+    """Forget the session's Spotify login: token and profile."""
+    session.pop(TOKEN_KEY, None)
+    session.pop(PROFILE_KEY, None)
