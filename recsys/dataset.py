@@ -24,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from recsys.errors import RecsysError
 from recsys.text import album_key, artist_key, track_key
@@ -113,12 +116,21 @@ def _distribution(counts: np.ndarray) -> dict:
 def fingerprint(tracks: pd.DataFrame, interactions: pd.DataFrame) -> str:
     """sha256 over the ordered track ids and the interaction arrays: same content, same print."""
     h = hashlib.sha256()
-    for track_id in tracks["track_id"]:
-        h.update(str(track_id).encode())
-        h.update(b"\0")
+    _hash_track_ids(h, tracks["track_id"].tolist())
     for col in INTERACTION_COLUMNS:
-        h.update(np.ascontiguousarray(interactions[col].to_numpy(np.int64)).tobytes())
+        _hash_integers(h, interactions[col].to_numpy())
     return h.hexdigest()
+
+
+# The fingerprint's two parts, so DatasetWriter can compute it chunk by chunk: all track ids in
+# order, each followed by NUL, then each interaction column whole, as int64.
+def _hash_track_ids(h, track_ids: list) -> None:
+    if track_ids:
+        h.update(("\0".join(map(str, track_ids)) + "\0").encode())
+
+
+def _hash_integers(h, values: np.ndarray) -> None:
+    h.update(np.ascontiguousarray(values, dtype=np.int64).tobytes())
 
 
 def from_rows(rows: pd.DataFrame, *, name: str, source: str) -> Dataset:
@@ -172,6 +184,10 @@ def from_rows(rows: pd.DataFrame, *, name: str, source: str) -> Dataset:
 
 
 def _coerce(tracks: pd.DataFrame, playlists: pd.DataFrame, interactions: pd.DataFrame):
+    return _coerce_tracks(tracks), _coerce_playlists(playlists), _coerce_interactions(interactions)
+
+
+def _coerce_tracks(tracks: pd.DataFrame) -> pd.DataFrame:
     tracks = tracks.copy()
     tracks["track_idx"] = tracks["track_idx"].astype(np.int32)
     for col in ("track_id", "name", "artist", "album", "artist_id", "album_id"):
@@ -179,13 +195,20 @@ def _coerce(tracks: pd.DataFrame, playlists: pd.DataFrame, interactions: pd.Data
     for col, dtype in OPTIONAL_TRACK_DTYPES.items():
         if col in tracks:
             tracks[col] = tracks[col].astype(dtype)
+    return tracks
+
+
+def _coerce_playlists(playlists: pd.DataFrame) -> pd.DataFrame:
     playlists = playlists.copy()
     playlists["playlist_idx"] = playlists["playlist_idx"].astype(np.int32)
     playlists["num_tracks"] = playlists["num_tracks"].astype(np.int32)
     for col in ("playlist_id", "name") + (("genre",) if "genre" in playlists else ()):
         playlists[col] = playlists[col].fillna("").astype("string")
-    interactions = interactions.astype({c: np.int32 for c in INTERACTION_COLUMNS})
-    return tracks, playlists, interactions
+    return playlists
+
+
+def _coerce_interactions(interactions: pd.DataFrame) -> pd.DataFrame:
+    return interactions.astype({c: np.int32 for c in INTERACTION_COLUMNS})
 
 
 def write_dataset(ds: Dataset, out_dir: str | os.PathLike) -> Dataset:
@@ -195,19 +218,11 @@ def write_dataset(ds: Dataset, out_dir: str | os.PathLike) -> Dataset:
     """
     tracks, playlists, interactions = _coerce(ds.tracks, ds.playlists, ds.interactions)
     _validate(tracks, playlists, interactions, where=str(out_dir))
-    meta = {
-        "schema_version": SCHEMA_VERSION,
-        "name": ds.meta.get("name", Path(out_dir).name),
-        "source": ds.meta.get("source", "unknown"),
-        **{k: v for k, v in ds.meta.items() if k not in {"name", "source"}},
-        "counts": {
-            "playlists": len(playlists), "tracks": len(tracks), "interactions": len(interactions),
-            "artists": int(tracks["artist_id"].nunique()),
-        },
-        "features": [c for c in OPTIONAL_TRACK_DTYPES if c in tracks.columns],
-        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "fingerprint": fingerprint(tracks, interactions),
-    }
+    meta = _dataset_meta(
+        ds.meta, Path(out_dir),
+        counts={"playlists": len(playlists), "tracks": len(tracks), "interactions": len(interactions),
+                "artists": int(tracks["artist_id"].nunique())},
+        track_columns=tracks.columns, fingerprint=fingerprint(tracks, interactions))
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -221,6 +236,131 @@ def write_dataset(ds: Dataset, out_dir: str | os.PathLike) -> Dataset:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return Dataset(tracks, playlists, interactions, meta, out)
+
+
+def _dataset_meta(meta: dict, out: Path, *, counts: dict, track_columns, fingerprint: str) -> dict:
+    """The dataset.json content: the caller's meta completed with schema, counts and fingerprint."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "name": meta.get("name", out.name),
+        "source": meta.get("source", "unknown"),
+        **{k: v for k, v in meta.items() if k not in {"name", "source"}},
+        "counts": counts,
+        "features": [c for c in OPTIONAL_TRACK_DTYPES if c in track_columns],
+        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "fingerprint": fingerprint,
+    }
+
+
+class DatasetWriter:
+    """Write a dataset chunk by chunk, for sources too large to hold in memory (the full MPD).
+
+    ``add_tracks`` / ``add_playlists`` take frames whose ``track_idx`` / ``playlist_idx`` continue
+    where the previous chunk stopped; ``add_interactions`` takes rows in (playlist, pos) order.
+    Every chunk is coerced and checked as ``write_dataset`` does, and must have the first chunk's
+    columns. ``close(**meta)`` checks index ranges and track-id uniqueness, writes dataset.json with
+    the fingerprint ``write_dataset`` would give the same content, and moves the directory into
+    place atomically. Use it as a context manager: leaving the block without ``close()`` (or by an
+    exception) removes everything written so far.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike, *, name: str | None = None, source: str = "unknown"):
+        self.out = Path(out_dir)
+        self.meta = {"name": name or self.out.name, "source": source}
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", dir=self.out.parent))
+        self._writers: dict = {}
+        self._rows = dict.fromkeys(_REQUIRED, 0)
+        self._hash = hashlib.sha256()  # track ids as they come; interactions at close()
+        self._index_max = {"playlist_idx": -1, "track_idx": -1}
+        self._closed = False
+
+    @property
+    def n_tracks(self) -> int:
+        return self._rows["tracks.parquet"]
+
+    @property
+    def n_playlists(self) -> int:
+        return self._rows["playlists.parquet"]
+
+    def add_tracks(self, tracks: pd.DataFrame) -> None:
+        tracks = _coerce_tracks(tracks)
+        self._append("tracks.parquet", tracks, dense="track_idx")
+        _hash_track_ids(self._hash, tracks["track_id"].tolist())
+
+    def add_playlists(self, playlists: pd.DataFrame) -> None:
+        self._append("playlists.parquet", _coerce_playlists(playlists), dense="playlist_idx")
+
+    def add_interactions(self, interactions: pd.DataFrame) -> None:
+        interactions = _coerce_interactions(interactions)
+        for col in self._index_max:
+            values = interactions[col].to_numpy()
+            if len(values) and values.min() < 0:
+                raise DatasetError(f"{self.out}/interactions.parquet: negative {col}")
+            if len(values):
+                self._index_max[col] = max(self._index_max[col], int(values.max()))
+        self._append("interactions.parquet", interactions)
+
+    def _append(self, fname: str, frame: pd.DataFrame, dense: str | None = None) -> None:
+        _check_columns(frame, fname, str(self.out))
+        start = self._rows[fname]
+        if dense and not np.array_equal(frame[dense].to_numpy(), np.arange(start, start + len(frame))):
+            raise DatasetError(f"{self.out}/{fname}: {dense} of a chunk does not continue at {start}")
+        table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)  # chunks are small
+        if fname not in self._writers:
+            # Dictionary-encoding integer columns costs more time than it saves space.
+            strings = [f.name for f in table.schema if not pa.types.is_integer(f.type)]
+            self._writers[fname] = pq.ParquetWriter(self._tmp / fname, table.schema, use_dictionary=strings)
+        try:
+            self._writers[fname].write_table(table)
+        except ValueError as exc:  # the chunk's columns differ from the first chunk's
+            raise DatasetError(f"{self.out}/{fname}: {exc}") from exc
+        self._rows[fname] += len(frame)
+
+    def close(self, **meta) -> dict:
+        """Finish the files, write dataset.json (with ``meta`` added) and move into place."""
+        empty = {"tracks.parquet": (_coerce_tracks, TRACK_COLUMNS),
+                 "playlists.parquet": (_coerce_playlists, PLAYLIST_COLUMNS),
+                 "interactions.parquet": (_coerce_interactions, INTERACTION_COLUMNS)}
+        for fname, (coerce, columns) in empty.items():
+            if fname not in self._writers:
+                self._append(fname, coerce(pd.DataFrame({c: [] for c in columns})))
+        for writer in self._writers.values():
+            writer.close()
+        for col, n in (("track_idx", self.n_tracks), ("playlist_idx", self.n_playlists)):
+            if self._index_max[col] >= n:
+                raise DatasetError(f"{self.out}/interactions.parquet: {col} outside 0..{n - 1}")
+        ids = pq.read_table(self._tmp / "tracks.parquet", columns=["track_id", "artist_id"])
+        if pc.count_distinct(ids["track_id"]).as_py() != ids.num_rows:
+            raise DatasetError(f"{self.out}/tracks.parquet: duplicate track_id values")
+        interactions = pq.ParquetFile(self._tmp / "interactions.parquet")
+        for col in INTERACTION_COLUMNS:
+            for batch in interactions.iter_batches(columns=[col]):
+                _hash_integers(self._hash, batch.column(0).to_numpy())
+        full_meta = _dataset_meta(
+            {**self.meta, **meta}, self.out,
+            counts={"playlists": self.n_playlists, "tracks": self.n_tracks,
+                    "interactions": self._rows["interactions.parquet"],
+                    "artists": pc.count_distinct(ids["artist_id"]).as_py()},
+            track_columns=pq.read_schema(self._tmp / "tracks.parquet").names,
+            fingerprint=self._hash.hexdigest())
+        (self._tmp / "dataset.json").write_text(json.dumps(full_meta, indent=2) + "\n")
+        replace_dir(self._tmp, self.out)
+        self._closed = True
+        return full_meta
+
+    def abort(self) -> None:
+        """Remove everything written so far."""
+        for writer in self._writers.values():
+            writer.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> "DatasetWriter":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if not self._closed:
+            self.abort()
 
 
 def replace_dir(src: Path, dst: Path) -> None:
@@ -260,18 +400,28 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
     return Dataset(frames["tracks"], frames["playlists"], frames["interactions"], meta, root)
 
 
-def _validate(tracks: pd.DataFrame, playlists: pd.DataFrame, interactions: pd.DataFrame, where: str) -> None:
-    def need(df, cols, fname, integer=()):
-        lacking = [c for c in cols if c not in df.columns]
-        if lacking:
-            raise DatasetError(f"{where}/{fname}: missing columns {lacking}")
-        for c in integer:
-            if not pd.api.types.is_integer_dtype(df[c]):
-                raise DatasetError(f"{where}/{fname}: column {c!r} has dtype {df[c].dtype}, expected integers")
+# Per file: the columns it must have and which of them must hold integers.
+_REQUIRED = {
+    "tracks.parquet": (TRACK_COLUMNS, ("track_idx",)),
+    "playlists.parquet": (PLAYLIST_COLUMNS, ("playlist_idx", "num_tracks")),
+    "interactions.parquet": (INTERACTION_COLUMNS, INTERACTION_COLUMNS),
+}
 
-    need(tracks, TRACK_COLUMNS, "tracks.parquet", integer=("track_idx",))
-    need(playlists, PLAYLIST_COLUMNS, "playlists.parquet", integer=("playlist_idx", "num_tracks"))
-    need(interactions, INTERACTION_COLUMNS, "interactions.parquet", integer=INTERACTION_COLUMNS)
+
+def _check_columns(df: pd.DataFrame, fname: str, where: str) -> None:
+    columns, integer = _REQUIRED[fname]
+    lacking = [c for c in columns if c not in df.columns]
+    if lacking:
+        raise DatasetError(f"{where}/{fname}: missing columns {lacking}")
+    for c in integer:
+        if not pd.api.types.is_integer_dtype(df[c]):
+            raise DatasetError(f"{where}/{fname}: column {c!r} has dtype {df[c].dtype}, expected integers")
+
+
+def _validate(tracks: pd.DataFrame, playlists: pd.DataFrame, interactions: pd.DataFrame, where: str) -> None:
+    _check_columns(tracks, "tracks.parquet", where)
+    _check_columns(playlists, "playlists.parquet", where)
+    _check_columns(interactions, "interactions.parquet", where)
     if not np.array_equal(tracks["track_idx"].to_numpy(), np.arange(len(tracks))):
         raise DatasetError(f"{where}/tracks.parquet: track_idx is not dense 0..n-1 in row order")
     if not np.array_equal(playlists["playlist_idx"].to_numpy(), np.arange(len(playlists))):

@@ -12,7 +12,7 @@ def two_genre_rows(n_playlists_per_genre: int = 20, tracks_per_genre: int = 30, 
     three artists), likewise B, so a model given A seeds must answer with A tracks."""
     rng = np.random.default_rng(seed)
     rows = []
-    for g, genre in enumerate(("A", "B")):
+    for genre in ("A", "B"):
         for p in range(n_playlists_per_genre):
             for t in rng.choice(tracks_per_genre, size=playlist_length, replace=False):
                 rows.append({"playlist_id": f"{genre}{p}", "playlist_name": f"{genre} mix {p}",
@@ -43,3 +43,18 @@ def fixture_artifact(tmp_path):
     from fixture_artifacts import make_fixture_artifact
 
     return make_fixture_artifact(tmp_path / "models")
+
+
+@pytest.fixture(scope="session")
+def recsys_cli():
+    """Run ``python -m recsys ARGS...`` from the project root; returns the CompletedProcess (text)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+
+    def run(*args, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "recsys", *map(str, args)], cwd=root,
+                              capture_output=True, text=True, timeout=timeout)
+    return run

@@ -1,0 +1,8 @@
+"""Ingest sources: each turns one raw format into the canonical dataset of ``recsys.dataset``.
+
+- ``recsys.ingest.csv``: ``spotify_songs.csv`` (the embedded data) or the full TidyTuesday schema.
+- ``recsys.ingest.mpd``: Million Playlist Dataset slices and the RecSys 2018 challenge set.
+- ``recsys.ingest.spotify``: a Spotify Web API crawl.
+
+Each module has ``run(args) -> int`` for ``python -m recsys ingest <source>``.
+"""

@@ -1,0 +1,124 @@
+"""The canonical dataset on disk: round trip, the streaming writer, and load_dataset refusing bad files."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from recsys.dataset import DatasetError, DatasetWriter, from_rows, load_dataset, write_dataset
+
+
+def small_rows() -> pd.DataFrame:
+    return pd.DataFrame({
+        "playlist_id": ["p1", "p1", "p1", "p2", "p2", "p3"],
+        "playlist_name": ["Road trip", "Road trip", "Road trip", "Café ☕", "Café ☕", "Solo"],
+        "name": ["Jolene", "Toxic", "Jolene", "Toxic", "Señorita", "Hurt"],
+        "artist": ["Dolly Parton", "Britney Spears", "Dolly Parton", "Britney Spears", "Shawn Mendes", "Johnny Cash"],
+        "popularity": [80.0, 85.0, 80.0, 85.0, 90.0, 70.0],
+    })
+
+
+@pytest.fixture
+def dataset_dir(tmp_path):
+    write_dataset(from_rows(small_rows(), name="small", source="test"), tmp_path / "small")
+    return tmp_path / "small"
+
+
+def test_round_trip_keeps_content_types_and_fingerprint(dataset_dir):
+    dataset = load_dataset(dataset_dir)
+    assert (dataset.n_playlists, dataset.n_tracks, len(dataset.interactions)) == (3, 4, 5)  # repeated Jolene dropped
+    assert dataset.tracks["track_idx"].dtype == np.int32 and dataset.tracks["popularity"].dtype == np.float32
+    assert dataset.playlists["name"].tolist() == ["Road trip", "Café ☕", "Solo"]
+    assert dataset.meta["counts"] == {"playlists": 3, "tracks": 4, "interactions": 5, "artists": 4}
+
+
+def test_streaming_writer_matches_write_dataset(dataset_dir, tmp_path):
+    whole = load_dataset(dataset_dir)
+    with DatasetWriter(tmp_path / "chunked", name="small", source="test") as writer:
+        for part in (slice(0, 2), slice(2, 4)):
+            writer.add_tracks(whole.tracks.iloc[part])
+        writer.add_playlists(whole.playlists.iloc[:1])
+        writer.add_playlists(whole.playlists.iloc[1:])
+        writer.add_interactions(whole.interactions.iloc[:3])
+        writer.add_interactions(whole.interactions.iloc[3:])
+        meta = writer.close()
+    chunked = load_dataset(tmp_path / "chunked")
+    assert meta["fingerprint"] == whole.meta["fingerprint"] == chunked.meta["fingerprint"]
+    assert meta["counts"] == whole.meta["counts"]
+    pd.testing.assert_frame_equal(chunked.tracks, whole.tracks)
+    pd.testing.assert_frame_equal(chunked.playlists, whole.playlists)
+    pd.testing.assert_frame_equal(chunked.interactions, whole.interactions)
+
+
+def test_streaming_writer_refuses_gaps_and_leaves_nothing_behind(dataset_dir, tmp_path):
+    whole = load_dataset(dataset_dir)
+    with pytest.raises(DatasetError, match=r"tracks\.parquet: track_idx of a chunk does not continue at 2"):
+        with DatasetWriter(tmp_path / "gappy") as writer:
+            writer.add_tracks(whole.tracks.iloc[:2])
+            writer.add_tracks(whole.tracks.iloc[3:])
+    with pytest.raises(DatasetError, match=r"interactions\.parquet: track_idx outside 0\.\.1"):
+        with DatasetWriter(tmp_path / "dangling") as writer:
+            writer.add_tracks(whole.tracks.iloc[:2])
+            writer.add_playlists(whole.playlists)
+            writer.add_interactions(whole.interactions)
+            writer.close()
+    assert list(tmp_path.iterdir()) == [dataset_dir]
+
+
+def test_missing_directory_and_missing_file_are_named(dataset_dir, tmp_path):
+    with pytest.raises(DatasetError, match="nowhere: not a dataset directory"):
+        load_dataset(tmp_path / "nowhere")
+    (dataset_dir / "interactions.parquet").unlink()
+    with pytest.raises(DatasetError, match=r"small/interactions\.parquet: missing"):
+        load_dataset(dataset_dir)
+
+
+def test_wrong_dtype_is_named(dataset_dir):
+    path = dataset_dir / "interactions.parquet"
+    table = pq.read_table(path)
+    as_float = table.set_column(table.schema.get_field_index("track_idx"), "track_idx",
+                                table["track_idx"].cast(pa.float64()))
+    pq.write_table(as_float, path)
+    with pytest.raises(DatasetError, match=r"interactions\.parquet: column 'track_idx' has dtype float64"):
+        load_dataset(dataset_dir)
+
+
+def test_non_dense_index_is_named(dataset_dir):
+    path = dataset_dir / "tracks.parquet"
+    tracks = pd.read_parquet(path)
+    tracks["track_idx"] = tracks["track_idx"] + 1
+    tracks.to_parquet(path, index=False)
+    with pytest.raises(DatasetError, match=r"tracks\.parquet: track_idx is not dense"):
+        load_dataset(dataset_dir)
+
+
+def test_interaction_outside_the_tracks_is_named(dataset_dir):
+    path = dataset_dir / "interactions.parquet"
+    interactions = pd.read_parquet(path)
+    interactions.loc[0, "track_idx"] = 99
+    interactions.to_parquet(path, index=False)
+    with pytest.raises(DatasetError, match=r"interactions\.parquet: track_idx outside 0\.\.3"):
+        load_dataset(dataset_dir)
+
+
+def test_corrupted_parquet_is_named(dataset_dir):
+    path = dataset_dir / "playlists.parquet"
+    data = bytearray(path.read_bytes())
+    path.write_bytes(bytes(data[: len(data) // 2]))
+    with pytest.raises(DatasetError, match=r"playlists\.parquet: unreadable"):
+        load_dataset(dataset_dir)
+
+
+def test_damaged_or_foreign_dataset_json_is_named(dataset_dir):
+    meta_path = dataset_dir / "dataset.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "schema_version": 99}))
+    with pytest.raises(DatasetError, match=r"dataset\.json: schema_version 99"):
+        load_dataset(dataset_dir)
+    meta_path.write_text("{not json")
+    with pytest.raises(DatasetError, match=r"dataset\.json: not valid JSON"):
+        load_dataset(dataset_dir)

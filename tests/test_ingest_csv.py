@@ -1,0 +1,170 @@
+"""`python -m recsys ingest csv` on the embedded file, a gzipped copy, the TidyTuesday schema and bad CSVs."""
+from __future__ import annotations
+
+import gzip
+import json
+import unicodedata
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from recsys.dataset import load_dataset
+from recsys.ingest.csv import CsvIngestError, ingest_csv
+
+EMBEDDED = Path(__file__).resolve().parents[1] / "data" / "spotify_songs.csv"
+
+
+def normalised(values: pd.Series) -> pd.Series:
+    """Accent-free, case-folded, single-spaced: written here with pandas, apart from recsys.text."""
+    return (values.str.normalize("NFKD")
+            .map(lambda s: "".join(c for c in s if not unicodedata.combining(c)))
+            .str.casefold().str.replace(r"\s+", " ", regex=True).str.strip())
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory, recsys_cli):
+    out = tmp_path_factory.mktemp("csv") / "songs"
+    done = recsys_cli("ingest", "csv", str(EMBEDDED), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    return out, done
+
+
+@pytest.fixture(scope="module")
+def raw() -> pd.DataFrame:
+    frame = pd.read_csv(EMBEDDED, keep_default_na=False)
+    frame["key"] = normalised(frame["track_name"]) + "\x1f" + normalised(frame["artist"])
+    return frame
+
+
+def test_embedded_csv_stats_match_pandas(embedded, raw, recsys_cli):
+    out, done = embedded
+    stats = json.loads(recsys_cli("stats", str(out)).stdout)
+    pairs = raw.drop_duplicates(["playlist", "key"])
+    assert stats["playlists"] == raw["playlist"].nunique() == 449
+    assert stats["tracks"] == raw["key"].nunique() == 26_150
+    assert stats["interactions"] == len(pairs)
+    assert stats["tracks_per_playlist"]["max"] == pairs["playlist"].value_counts().max()
+    assert stats["artists"] == normalised(raw["artist"]).nunique()
+    assert sorted(stats["genres"]) == sorted(raw["genres"].unique())
+    assert f"{len(raw) - len(pairs):,} repeated rows dropped" in done.stdout
+    assert f"wrote {out}" in done.stdout
+
+
+def test_embedded_csv_track_features(embedded, raw):
+    dataset = load_dataset(embedded[0])
+    assert dataset.features == ["genre", "popularity", "release_year", "duration_ms"]
+    tracks = dataset.tracks.assign(key=normalised(dataset.tracks["name"]) + "\x1f" + normalised(dataset.tracks["artist"]))
+    tracks = tracks.set_index("key")
+    pairs = raw.drop_duplicates(["playlist", "key"])
+    genre_counts = pairs.groupby(["key", "genres"]).size()
+    for date in ("14-06-2019", "2012", "1981-12"):
+        row = raw[raw["album_release"] == date].iloc[0]
+        track = tracks.loc[row["key"]]
+        assert track["release_year"] == int(date[-4:] if date.count("-") == 2 else date[:4])
+        assert track["duration_ms"] == round(row["duration_sec"] * 1000)
+        assert track["popularity"] == row["popularity"]
+        counts = genre_counts[row["key"]]
+        assert counts[track["genre"]] == counts.max()
+
+
+def test_gzipped_csv_gives_the_same_dataset(embedded, tmp_path):
+    packed = tmp_path / "spotify_songs.csv.gz"
+    packed.write_bytes(gzip.compress(EMBEDDED.read_bytes()))
+    dataset = ingest_csv(packed, tmp_path / "from_gz")
+    assert dataset.meta["fingerprint"] == load_dataset(embedded[0]).meta["fingerprint"]
+
+
+TIDYTUESDAY_HEADER = (
+    "track_id,track_name,track_artist,track_popularity,track_album_id,track_album_name,"
+    "track_album_release_date,playlist_name,playlist_id,playlist_genre,playlist_subgenre,danceability,"
+    "energy,key,loudness,mode,speechiness,acousticness,instrumentalness,liveness,valence,tempo,duration_ms"
+)
+TIDYTUESDAY_ROWS = [
+    # A real quoted name with a comma, a repeated row, one track in two playlists of different genres.
+    '6f807x0ima9a1j3VPbc7VN,"I Don\'t Care (with Justin Bieber) - Loud Luxury Remix",Ed Sheeran,66,'
+    '2oCs0DGTsRO98Gh5ZSl2Cx,"I Don\'t Care (with Justin Bieber) [Loud Luxury Remix]",2019-06-14,Pop Remix,'
+    '37i9dQZF1DXcZDD7cfEKhW,pop,dance pop,0.748,0.916,6,-2.634,1,0.0583,0.102,0,0.0653,0.518,122.036,194754',
+    '6f807x0ima9a1j3VPbc7VN,"I Don\'t Care (with Justin Bieber) - Loud Luxury Remix",Ed Sheeran,66,'
+    '2oCs0DGTsRO98Gh5ZSl2Cx,"I Don\'t Care (with Justin Bieber) [Loud Luxury Remix]",2019-06-14,Pop Remix,'
+    '37i9dQZF1DXcZDD7cfEKhW,pop,dance pop,0.748,0.916,6,-2.634,1,0.0583,0.102,0,0.0653,0.518,122.036,194754',
+    '0r7CVbZTWZgbTCYdfa2P31,"Memories - Dillon Francis Remix",Maroon 5,67,63rPSO264uRjW1X5E6cWv6,'
+    '"Memories (Dillon Francis Remix)",2019-12,Pop Remix,37i9dQZF1DXcZDD7cfEKhW,pop,dance pop,0.726,0.815,'
+    '11,-4.969,1,0.0373,0.0724,0.00421,0.357,0.693,99.972,162600',
+    '0r7CVbZTWZgbTCYdfa2P31,"Memories - Dillon Francis Remix",Maroon 5,67,63rPSO264uRjW1X5E6cWv6,'
+    '"Memories (Dillon Francis Remix)",2019-12,Latin Mix,3bJ9ZkHxQxzW5YFZm1C6wT,latin,reggaeton,0.726,'
+    '0.815,11,-4.969,1,0.0373,0.0724,0.00421,0.357,0.693,99.972,162600',
+    '0r7CVbZTWZgbTCYdfa2P31,"Memories - Dillon Francis Remix",Maroon 5,67,63rPSO264uRjW1X5E6cWv6,'
+    '"Memories (Dillon Francis Remix)",2019-12,Latin Hits,5TiiHps0hNCyQ6ijVkNZQs,latin,latin pop,0.726,'
+    '0.815,11,-4.969,1,0.0373,0.0724,0.00421,0.357,0.693,99.972,162600',
+    '2CDwPOUNjzEbRJZXQQNDPw,"Dákiti",Bad Bunny,95,2fRKUjZWUZzZKYuvNYdwBI,"Dákiti",2020,Latin Hits,'
+    '5TiiHps0hNCyQ6ijVkNZQs,latin,latin pop,0.731,0.573,4,-10.059,0,0.0544,0.401,5.22e-05,0.113,0.145,'
+    '109.928,205090',
+    '4VrWlk8IQxevMvERoX08iC,"Call Me ""Maybe""",Carly Rae Jepsen,,2cmYcbfKxyVavFCyQ6QlMJ,Kiss,,Latin Hits,'
+    '5TiiHps0hNCyQ6ijVkNZQs,latin,latin pop,0.783,0.58,7,-6.548,1,0.0408,0.0114,2.28e-06,0.108,0.66,'
+    '120.021,193400',
+]
+
+
+def write_csv(path: Path, header: str, rows: list[str]) -> Path:
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_tidytuesday_schema_by_column_mapping(tmp_path, recsys_cli):
+    source = write_csv(tmp_path / "spotify_songs_full.csv", TIDYTUESDAY_HEADER, TIDYTUESDAY_ROWS)
+    done = recsys_cli("ingest", "csv", str(source), "--out", str(tmp_path / "tt"))
+    assert done.returncode == 0, done.stderr
+    dataset = load_dataset(tmp_path / "tt")
+    assert dataset.meta["source"] == "csv:tidytuesday"
+    assert dataset.playlists["playlist_id"].tolist() == [
+        "spotify:playlist:37i9dQZF1DXcZDD7cfEKhW", "spotify:playlist:3bJ9ZkHxQxzW5YFZm1C6wT",
+        "spotify:playlist:5TiiHps0hNCyQ6ijVkNZQs"]
+    assert dataset.playlists["num_tracks"].tolist() == [2, 1, 3]  # the repeated row counted once
+    tracks = dataset.tracks.set_index("track_id")
+    assert tracks.index.tolist() == ["spotify:track:6f807x0ima9a1j3VPbc7VN", "spotify:track:0r7CVbZTWZgbTCYdfa2P31",
+                                     "spotify:track:2CDwPOUNjzEbRJZXQQNDPw", "spotify:track:4VrWlk8IQxevMvERoX08iC"]
+    memories = tracks.loc["spotify:track:0r7CVbZTWZgbTCYdfa2P31"]
+    assert memories["genre"] == "latin"  # two latin playlists against one pop playlist
+    assert memories["album_id"] == "spotify:album:63rPSO264uRjW1X5E6cWv6"
+    assert memories["release_year"] == 2019 and memories["duration_ms"] == 162600
+    assert memories["danceability"] == pytest.approx(0.726) and memories["tempo"] == pytest.approx(99.972)
+    assert memories["key"] == 11 and memories["popularity"] == 67
+    dakiti = tracks.loc["spotify:track:2CDwPOUNjzEbRJZXQQNDPw"]
+    assert (dakiti["name"], dakiti["release_year"]) == ("Dákiti", 2020)
+    assert dakiti["instrumentalness"] == pytest.approx(5.22e-05)
+    maybe = tracks.loc["spotify:track:4VrWlk8IQxevMvERoX08iC"]
+    assert maybe["name"] == 'Call Me "Maybe"'
+    assert pd.isna(maybe["popularity"]) and pd.isna(maybe["release_year"])  # empty cells stay missing
+    assert set(dataset.features) >= {"genre", "popularity", "release_year", "duration_ms", "danceability", "tempo"}
+
+
+def test_csv_with_neither_schema_names_file_and_columns(tmp_path, recsys_cli):
+    source = write_csv(tmp_path / "songs.csv", "title,singer,list", ["a,b,c"])
+    done = recsys_cli("ingest", "csv", str(source), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2
+    assert str(source) in done.stderr and "track_name" in done.stderr and "'singer'" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_required_column_is_named(tmp_path):
+    header = TIDYTUESDAY_HEADER.replace("playlist_id,", "")
+    rows = [row.replace("37i9dQZF1DXcZDD7cfEKhW,", "") for row in TIDYTUESDAY_ROWS[:1]]
+    source = write_csv(tmp_path / "partial.csv", header, rows)
+    with pytest.raises(CsvIngestError, match=r"partial\.csv: missing required columns \(tidytuesday needs \['playlist_id'\]"):
+        ingest_csv(source, tmp_path / "out")
+
+
+def test_non_numeric_value_is_named_with_its_line(tmp_path):
+    rows = list(TIDYTUESDAY_ROWS)
+    rows[2] = rows[2].replace(",67,", ",sixty,")
+    source = write_csv(tmp_path / "bad_number.csv", TIDYTUESDAY_HEADER, rows)
+    with pytest.raises(CsvIngestError, match=r"bad_number\.csv: column 'popularity' .* first 'sixty' on line 4"):
+        ingest_csv(source, tmp_path / "out")
+
+
+def test_binary_file_is_refused_with_its_name(tmp_path):
+    source = tmp_path / "image.csv"
+    source.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe" * 50)
+    with pytest.raises(CsvIngestError, match=r"image\.csv"):
+        ingest_csv(source, tmp_path / "out")
