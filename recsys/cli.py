@@ -35,14 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     sources = ingest.add_subparsers(dest="source", required=True)
 
     csv = sources.add_parser("csv", help="spotify_songs.csv or the TidyTuesday schema")
-    csv.add_argument("file")
+    csv.add_argument("file", help="a .csv or .csv.gz file")
     csv.add_argument("--out", required=True, help="dataset directory to write")
     csv.add_argument("--name", help="dataset name (default: the --out directory's name)")
     csv.set_defaults(func=_handler("recsys.ingest.csv:run"))
 
     mpd = sources.add_parser("mpd", help="Million Playlist Dataset slices or the challenge set")
-    mpd.add_argument("slice_dir")
-    mpd.add_argument("--out", required=True)
+    mpd.add_argument("slice_dir", help="directory of mpd.slice.<a>-<b>.json files (and challenge_set.json), "
+                                       "or one such file")
+    mpd.add_argument("--out", required=True, help="dataset directory to write")
     mpd.add_argument("--name")
     mpd.add_argument("--workers", type=int, default=None, help="parser processes (default: all cores)")
     mpd.add_argument("--limit", type=int, default=None, help="read at most this many slice files")
@@ -52,11 +53,85 @@ def build_parser() -> argparse.ArgumentParser:
         "spotify", help="crawl the Spotify Web API (not for training: see README)")
     spotify.add_argument("--out", required=True)
     spotify.add_argument("--name")
+    spotify.add_argument("--user", action="append", default=[], metavar="ID",
+                         help="crawl this user's public playlists (repeatable)")
+    spotify.add_argument("--playlist", action="append", default=[], metavar="ID",
+                         help="start from this playlist: id, spotify: URI or URL (repeatable)")
+    spotify.add_argument("--max-playlists", type=int, default=50,
+                         help="stop after this many playlists (default: 50)")
+    spotify.add_argument("--liked", action="store_true",
+                         help="also the logged-in user's liked tracks and own playlists (user login)")
+    spotify.add_argument("--state", metavar="FILE",
+                         help="progress file to resume from (default: OUT.crawl.jsonl beside --out)")
     spotify.set_defaults(func=_handler("recsys.ingest.spotify:run"))
 
     stats = commands.add_parser("stats", help="print a dataset's statistics as JSON")
     stats.add_argument("dataset")
     stats.set_defaults(func=_stats)
+
+    # -- train (recsys/training/cli.py); the last line printed is the published artifact's path --
+    from recsys.models import GNN_MODELS
+    train = commands.add_parser("train", help="train one GNN and publish its embedding artifact")
+    train.add_argument("--dataset", required=True, help="canonical dataset directory")
+    train.add_argument("--model", required=True, choices=sorted(GNN_MODELS))
+    train.add_argument("--out", default="models", help="models directory to publish into (default: models)")
+    train.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
+    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    train.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto: CUDA if present")
+    train.add_argument("--seed", type=int, help="seed of initialisation, sampling and the validation split")
+    train.add_argument("--dim", type=int, help="embedding dimension")
+    train.add_argument("--layers", type=int, help="propagation layers")
+    train.add_argument("--lr", type=float, help="Adam learning rate")
+    train.add_argument("--batch-size", type=int, help="positives per step")
+    train.add_argument("--steps-per-epoch", type=int, help="steps between validations")
+    train.add_argument("--patience", type=int, help="epochs without a better val NDCG@20 before stopping")
+    train.add_argument("--no-side-nodes", action="store_true", help="leave artist and album nodes out")
+    train.add_argument("--val-playlists", type=int, default=50,
+                       help="playlists whose later tracks are held out for early stopping (default: 50)")
+    train.add_argument("--checkpoint-dir", help="default: runs/<dataset name>-<model>")
+    train.add_argument("--dtype", choices=("float16", "float32"), default="float16",
+                       help="stored embedding type (default: float16)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    train.set_defaults(func=_handler("recsys.training.cli:run"))
+
+    # -- artifacts (recsys/artifacts.py) --
+    artifacts = commands.add_parser("artifacts", help="list, verify, promote or prune model versions")
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--models-dir", default="models", help="artifact root (default: models)")
+    actions = artifacts.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", parents=[where], help="every version; * marks the current one")
+    verify = actions.add_parser("verify", parents=[where], help="check sizes, sha256 and shapes")
+    verify.add_argument("targets", nargs="*",
+                        help="model names (current version), model/version or paths (default: all)")
+    promote = actions.add_parser("promote", parents=[where], help="make a version current")
+    promote.add_argument("model")
+    promote.add_argument("version")
+    prune = actions.add_parser("prune", parents=[where], help="delete old versions (never the current)")
+    prune.add_argument("model")
+    prune.add_argument("--keep", type=int, default=3, help="newest versions to keep (default: 3)")
+    default = actions.add_parser("default", parents=[where], help="set the app's default model")
+    default.add_argument("model")
+    artifacts.set_defaults(func=_handler("recsys.artifacts:run_cli"))
+    # -- end artifacts --
+
+    # -- evaluate (recsys/evaluation.py); the last line printed is the report.json path --
+    evaluate = commands.add_parser(
+        "evaluate", help="compare models on held-out playlists; writes report.md + report.json")
+    evaluate.add_argument("--dataset", required=True, help="dataset directory")
+    evaluate.add_argument("--models", default="popularity,itemknn,itemknn_artist,ease",
+                          help="comma-separated baselines and GNNs (default: %(default)s)")
+    evaluate.add_argument("--out", help="report directory (default: reports/<dataset name>)")
+    evaluate.add_argument("--seed", type=int, default=0, help="split seed (default: %(default)s)")
+    evaluate.add_argument("--n-test", type=int, default=100, help="test playlists (default: %(default)s)")
+    evaluate.add_argument("--n-val", type=int, default=50,
+                          help="validation playlists, for tuning and early stopping (default: %(default)s)")
+    evaluate.add_argument("--n-seed", type=int, default=10,
+                          help="seed tracks given per held-out playlist (default: %(default)s)")
+    evaluate.add_argument("--k", type=int, default=20, help="cut-off of the @K metrics (default: %(default)s)")
+    evaluate.add_argument("--set", action="append", metavar="KEY=VALUE",
+                          help="GNN training option passed to every GNN, e.g. --set epochs=5 (repeatable)")
+    evaluate.set_defaults(func=_handler("recsys.evaluation:run"))
+    # -- end evaluate --
     return parser
 
 
