@@ -9,8 +9,13 @@ PORT   ?= 8501
 
 .PHONY: demo test models chromium bench
 
+# Serves the committed default model (models/DEFAULT). Bound to 127.0.0.1: that, not localhost,
+# is the address a Spotify app accepts as a local redirect URI.
 demo: $(VENV)/.serve-installed
-	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true
+	@test -f models/DEFAULT || { echo "models/DEFAULT is missing: run 'make models' first" >&2; exit 1; }
+	@echo "Starting the app on http://127.0.0.1:$(PORT)/ (Ctrl+C stops it)"
+	$(PY) -m streamlit run streamlit_app.py --server.address 127.0.0.1 --server.port $(PORT) \
+		--server.headless true --server.fileWatcherType none --browser.gatherUsageStats false
 
 test: $(VENV)/.dev-installed chromium
 	$(PY) -m pytest

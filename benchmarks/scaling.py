@@ -1,0 +1,305 @@
+"""Scaling measurements behind docs/scaling.md: ingest, graph and table sizes, LightGCN step
+time, the extrapolation to 100k / 300k / 1M playlists, DDP, and serving index memory.
+
+    python benchmarks/scaling.py                 # everything (about 10 minutes on 2 cores)
+    python benchmarks/scaling.py --parts train   # one part: ingest, train, ddp, index
+
+Synthetic MPD slices (recsys.synthetic) drawn from a 2,262,292-track catalog (the full MPD's
+count) are written once to benchmarks/out/scaling/ and ingested at 4, 8 and 16 slices
+(1,000 playlists each). Every figure printed is measured in this run, except the MPD's published
+totals (MPD_*), which anchor the extrapolation; each extrapolated figure says how it was made.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+# The Million Playlist Dataset's published totals (its stats.txt / README).
+MPD_PLAYLISTS = 1_000_000
+MPD_TRACKS = 2_262_292
+MPD_ARTISTS = 295_860
+MPD_ALBUMS = 734_684
+MPD_INTERACTIONS = 66_346_428
+TARGETS = (100_000, 300_000, 1_000_000)
+SLICES = (4, 8, 16)
+DIM = 64
+OUT = ROOT / "benchmarks" / "out" / "scaling"
+# GPU memory bandwidth (vendor figures) and the share a sparse product reaches (an assumption,
+# stated in docs/scaling.md): used to turn CPU sparse-product times into GPU estimates.
+GPUS = {"T4": 320e9, "A100 40GB": 1555e9}
+SPMM_BANDWIDTH_SHARE = 0.4
+
+
+def header(title: str) -> None:
+    print(f"\n=== {title} ===", flush=True)
+
+
+def slices_dir() -> Path:
+    directory = OUT / "slices"
+    if len(list(directory.glob("mpd.slice.*.json"))) < max(SLICES):
+        # In a child process: the 2.26M-track catalog would otherwise stay in this one, and the
+        # ingest measurements' peak memory (ru_maxrss) counts the parent's size at fork.
+        subprocess.run([sys.executable, ROOT / "scripts" / "make_synthetic_mpd.py", directory,
+                        "--slices", str(max(SLICES)), "--tracks", str(MPD_TRACKS)], check=True)
+    return directory
+
+
+def dataset_dir(n_slices: int) -> Path:
+    from recsys.ingest.mpd import ingest_mpd
+
+    out = OUT / f"dataset-{n_slices}"
+    if not (out / "dataset.json").is_file():
+        ingest_mpd(slices_dir(), out, limit=n_slices, name=f"synthetic-{n_slices}")
+    return out
+
+
+def graph_counts(dataset) -> dict:
+    from recsys.graph import side_blocks
+
+    side = side_blocks(dataset.tracks, ("artist_id", "album_id"), min_tracks=2)
+    return {"playlists": dataset.n_playlists, "tracks": dataset.n_tracks, "interactions": len(dataset.interactions),
+            "side_nodes": sum(b.shape[1] for b in side), "side_edges": sum(b.nnz for b in side)}
+
+
+# ------------------------------------------------------------------------------------------ ingest
+
+def part_ingest() -> None:
+    from ingest import in_child  # benchmarks/ingest.py: one measured ingest in a fresh process
+
+    header("ingest (python -m recsys ingest mpd, 2 workers, fresh process each)")
+    directory = slices_dir()
+    print(f"{'slices':>6} {'playlists':>9} {'MB JSON':>8} {'seconds':>8} {'CPU s':>6} {'peak RSS main':>14} "
+          f"{'largest worker':>15} {'tracks':>9}")
+    rows = []
+    for n in SLICES:
+        r = in_child("ingest", directory, 2, n)
+        from recsys.dataset import load_dataset
+        tracks = load_dataset(dataset_dir(n)).n_tracks
+        rows.append((n, r, tracks))
+        print(f"{n:>6} {n * 1000:>9,} {r['bytes'] / 1e6:>8,.0f} {r['seconds']:>8.1f} {r['cpu_seconds']:>6.1f} "
+              f"{r['rss_main_mb']:>11,.0f} MB {r['rss_worker_mb']:>12,.0f} MB {tracks:>9,}")
+    (n0, r0, _), (n1, r1, _) = rows[0], rows[-1]
+    cpu_per_slice = (r1["cpu_seconds"] - r0["cpu_seconds"]) / (n1 - n0)
+    wall_per_slice = (r1["seconds"] - r0["seconds"]) / (n1 - n0)
+    mb_per_slice = r1["bytes"] / n1 / 1e6
+    # The main process holds one dict entry per distinct track URI: memory grows with tracks.
+    mb_per_track = (r1["rss_main_mb"] - r0["rss_main_mb"]) / (rows[-1][2] - rows[0][2])
+    print(f"marginal per slice: {cpu_per_slice:.2f} CPU s, {wall_per_slice:.2f} s wall, {mb_per_slice:.1f} MB JSON; "
+          f"main-process memory per distinct track {mb_per_track * 1e6:,.0f} B")
+    beta = heaps_beta([n * 1000 for n, _, _ in rows], [t for _, _, t in rows])
+    for target in TARGETS:
+        n = target // 1000
+        tracks = extrapolated_graph(target, beta)["tracks"]
+        memory = r1["rss_main_mb"] + (tracks - rows[-1][2]) * mb_per_track
+        print(f"  extrapolated {target:>9,} playlists ({n:,} slices, {n * mb_per_slice / 1e3:,.1f} GB JSON): "
+              f"{n * cpu_per_slice / 60:,.1f} CPU min, {n * wall_per_slice / 60:,.1f} min wall at this run's pace; "
+              f"main process ~{memory / 1e3:,.1f} GB at ~{tracks / 1e6:.2f}M tracks")
+    print("  (time linear in slices: each slice is decoded and appended on its own; memory linear in distinct "
+          f"tracks, tracks from Heaps' law: ∝ playlists^{beta:.2f} fitted here, anchored at the MPD's 2,262,292)")
+    print(f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (the machine was shared)")
+
+
+# ------------------------------------------------------------------------------------------ train
+
+def step_times(dataset, steps: int = 6) -> dict:
+    """Median seconds of one trainer step, split into drawing the step's graph (CPU, scipy) and
+    LightGCN's forward + backward + Adam; plus one propagation product alone."""
+    import torch
+
+    from recsys.graph import interaction_matrix, side_blocks
+    from recsys.models.lightgcn import LightGCN
+    from recsys.training.sampling import ContinuationSampler, GraphBuilder
+    from recsys.training.trainer import TrainConfig
+
+    config = TrainConfig()
+    torch.set_num_threads(config.cpu_threads)  # as the trainer does
+    torch.manual_seed(0)
+    R = interaction_matrix(dataset)
+    side = side_blocks(dataset.tracks, config.side_nodes, min_tracks=config.side_min_tracks)
+    builder = GraphBuilder(side, None, LightGCN.graph_inputs, torch.device("cpu"), dataset.n_playlists, dataset.n_tracks)
+    sampler = ContinuationSampler(R, builder, np.random.default_rng(0), holdout=config.holdout,
+                                  batch_size=config.batch_size, max_seeds=config.max_seeds, negatives=config.negatives)
+    model = LightGCN(builder.num_nodes, DIM, config.num_layers, config.temperature)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    sample, compute, spmm, coalesce = [], [], [], []
+    for _ in range(steps):
+        began = time.perf_counter()
+        graph, batch = sampler.sample()
+        sample.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        model.loss(graph, batch).backward()
+        optimizer.step()
+        compute.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        graph.adjacency.mm(model.embedding.weight)
+        spmm.append(time.perf_counter() - began)
+        # What the CUDA path adds per step on the CPU: the step's matrix as a torch CSR tensor.
+        coo = graph.adjacency.csr.tocoo()
+        began = time.perf_counter()
+        torch.sparse_coo_tensor(torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64)),
+                                torch.from_numpy(coo.data), coo.shape).coalesce().to_sparse_csr()
+        coalesce.append(time.perf_counter() - began)
+    nnz = graph.adjacency.csr.nnz
+    return {"sample": statistics.median(sample), "compute": statistics.median(compute),
+            "spmm": statistics.median(spmm), "to_torch_csr": statistics.median(coalesce),
+            "nnz": nnz, "nodes": builder.num_nodes, "products": 2 * config.num_layers}
+
+
+def spmm_bytes(nnz: int, nodes: int) -> float:
+    """Bytes one CSR × dense product moves: index + value per non-zero, one gathered d-row of
+    float32 per non-zero, one written d-row per node."""
+    return nnz * (4 + 4) + nnz * DIM * 4 + nodes * DIM * 4
+
+
+def heaps_beta(playlists, tracks) -> float:
+    """β of Heaps' law, distinct tracks ∝ playlists^β, fitted in log-log space."""
+    return float(np.polyfit(np.log(playlists), np.log(tracks), 1)[0])
+
+
+def extrapolated_graph(playlists: int, heaps_beta: float) -> dict:
+    """Counts at ``playlists``: interactions linear at the MPD's mean length; tracks by Heaps'
+    law T = K·P^β with β fitted on the synthetic slices and K set so 1M playlists give the MPD's
+    2,262,292 tracks; artists and albums in the MPD's ratio to tracks."""
+    tracks = MPD_TRACKS * (playlists / MPD_PLAYLISTS) ** heaps_beta
+    return {"playlists": playlists, "interactions": MPD_INTERACTIONS * playlists / MPD_PLAYLISTS, "tracks": tracks,
+            "artists": MPD_ARTISTS * tracks / MPD_TRACKS, "albums": MPD_ALBUMS * tracks / MPD_TRACKS}
+
+
+def part_train() -> None:
+    from recsys.dataset import load_dataset
+
+    header(f"LightGCN training step (trainer defaults: dim {DIM}, 2 layers, batch 1024, 32 negatives, "
+           "artist + album nodes; 1 process, CPU)")
+    print(f"{'playlists':>9} {'tracks':>9} {'edges (A nnz)':>13} {'nodes':>9} {'draw graph':>10} {'fwd+bwd+Adam':>12} "
+          f"{'1 product':>9} {'GB/s':>5} {'torch CSR':>9}")
+    measured = []
+    for n in SLICES:
+        dataset = load_dataset(dataset_dir(n))
+        t = step_times(dataset)
+        measured.append((graph_counts(dataset), t))
+        bandwidth = spmm_bytes(t["nnz"], t["nodes"]) / t["spmm"] / 1e9
+        print(f"{dataset.n_playlists:>9,} {dataset.n_tracks:>9,} {t['nnz']:>13,} {t['nodes']:>9,} {t['sample']:>9.2f}s "
+              f"{t['compute']:>11.2f}s {t['spmm']:>8.3f}s {bandwidth:>5.2f} {t['to_torch_csr']:>8.2f}s")
+    beta = heaps_beta([c["playlists"] for c, _ in measured], [c["tracks"] for c, _ in measured])
+    big_counts, big = measured[-1]
+    # Per-edge costs from the largest run: drawing the graph is linear in edges (scipy builds and
+    # normalises the matrix); forward + backward are sparse products (edges) plus dense work on
+    # every node's row (Adam, normalisation), so they are split by the one-product time.
+    sample_per_edge = big["sample"] / big["nnz"]
+    product_per_edge = big["spmm"] / big["nnz"]
+    dense_per_node = max(big["compute"] - big["products"] * big["spmm"], 0.0) / big["nodes"]
+    csr_per_edge = big["to_torch_csr"] / big["nnz"]
+    cpu_bandwidth = spmm_bytes(big["nnz"], big["nodes"]) / big["spmm"]
+    print(f"Heaps' law fitted on the slices: tracks ∝ playlists^{beta:.2f}; "
+          f"per-step costs from the largest run: draw {sample_per_edge * 1e9:.0f} ns/edge, "
+          f"product {product_per_edge * 1e9:.0f} ns/edge, dense {dense_per_node * 1e9:.0f} ns/node, "
+          f"torch CSR {csr_per_edge * 1e9:.0f} ns/edge; this CPU's product moves {cpu_bandwidth / 1e9:.2f} GB/s")
+
+    header("extrapolated to the MPD (one process; trainer epoch = 40 steps of 1,024 positives)")
+    print(f"{'playlists':>9} {'tracks':>10} {'interactions':>12} {'nodes':>10} {'A nnz':>12} {'A MB':>6} "
+          f"{'table GB':>8} {'+Adam GB':>8} {'artifact MB':>11} {'CPU s/step':>10} "
+          + " ".join(f"{name + ' s/step':>15}" for name in GPUS) + f" {'CPU h/epoch':>11}")
+    for playlists in TARGETS:
+        g = extrapolated_graph(playlists, beta)
+        nodes = g["playlists"] + g["tracks"] + g["artists"] + g["albums"]
+        # Symmetric adjacency: each playlist-track, track-artist and track-album edge twice.
+        nnz = 2 * (g["interactions"] + 2 * g["tracks"])
+        cpu_step = nnz * (sample_per_edge + big["products"] * product_per_edge) + nodes * dense_per_node
+        table = nodes * DIM * 4
+        gpu_steps = []
+        for bandwidth in GPUS.values():
+            gpu_products = big["products"] * spmm_bytes(nnz, nodes) / (SPMM_BANDWIDTH_SHARE * bandwidth)
+            # Drawing the graph and converting it stay on the CPU in the CUDA path; the dense node
+            # work is scaled like the products (it is bandwidth-bound too).
+            gpu_dense = nodes * dense_per_node * cpu_bandwidth / (SPMM_BANDWIDTH_SHARE * bandwidth)
+            gpu_steps.append(nnz * (sample_per_edge + csr_per_edge) + gpu_products + gpu_dense)
+        print(f"{playlists:>9,} {g['tracks']:>10,.0f} {g['interactions']:>12,.0f} {nodes:>10,.0f} {nnz:>12,.0f} "
+              f"{nnz * 8 / 1e6:>6,.0f} {table / 1e9:>8.2f} {3 * table / 1e9:>8.2f} "
+              f"{g['tracks'] * DIM * 2 / 1e6:>11,.0f} {cpu_step:>10.1f} "
+              + " ".join(f"{s:>15.1f}" for s in gpu_steps) + f" {40 * cpu_step / 3600:>11.2f}")
+    print("table GB = float32 node embeddings; +Adam = with Adam's two moment tensors; A MB = the step's "
+          "CSR matrix (4-byte index + 4-byte value per non-zero); artifact MB = float16 track embeddings; "
+          f"GPU s/step = CPU graph drawing and torch CSR conversion + products at {SPMM_BANDWIDTH_SHARE:.0%} "
+          "of the GPU's memory bandwidth")
+    print(f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (the machine was shared)")
+
+
+# ------------------------------------------------------------------------------------------ DDP
+
+def part_ddp(n_slices: int = 8, steps: int = 8, epochs: int = 2) -> None:
+    """Wall seconds per trainer epoch, 1 process against torchrun with 2 (gloo, CPU)."""
+    from recsys.artifacts import list_artifacts, verify
+
+    header(f"DDP on this machine: seconds per epoch of {steps} steps, {n_slices}k playlists")
+    dataset = dataset_dir(n_slices)
+    args = ["train", "--dataset", dataset, "--model", "lightgcn", "--epochs", epochs, "--patience", epochs,
+            "--steps-per-epoch", steps, "--val-playlists", 50, "--quiet"]
+    torchrun = Path(sys.executable).with_name("torchrun")
+    for label, launcher in (("1 process", [sys.executable, "-m", "recsys"]),
+                            ("torchrun, 2 processes", [torchrun, "--standalone", "--nproc-per-node", 2, "-m", "recsys"])):
+        with tempfile.TemporaryDirectory() as tmp:
+            began = time.perf_counter()
+            subprocess.run([str(a) for a in [*launcher, *args, "--out", Path(tmp) / "m", "--checkpoint-dir",
+                                             Path(tmp) / "c"]], check=True, capture_output=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+            wall = time.perf_counter() - began
+            curves = verify(list_artifacts(Path(tmp) / "m")[0]["path"]).curves
+            print(f"  {label:<22} epoch seconds {', '.join(f'{s:.1f}' for s in curves['seconds'])}  "
+                  f"(whole run {wall:.0f} s incl. start-up and publishing)")
+    from recsys.dataset import load_dataset
+    nodes = graph_counts(load_dataset(dataset))
+    nodes = nodes["playlists"] + nodes["tracks"] + nodes["side_nodes"]
+    print(f"  gradient all-reduced per step: {nodes:,} nodes × {DIM} × 4 B = {nodes * DIM * 4 / 1e6:,.0f} MB "
+          "(LightGCN's embedding gradient is dense: propagation touches every node)")
+    print(f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (the machine was shared)")
+
+
+# ------------------------------------------------------------------------------------------ index
+
+def part_index(n: int = 200_000) -> None:
+    """Bytes per track of each faiss index kind, measured by serialising a built index."""
+    import faiss
+
+    header(f"serving index memory per track (faiss, {DIM}-d, built on {n:,} clustered vectors)")
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((n // 200, DIM), dtype=np.float32)
+    vectors = centres[rng.integers(len(centres), size=n)] + 0.9 * rng.standard_normal((n, DIM), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    kinds = {"Flat (exact)": "Flat", "IVF-Flat (today's index)": "IVF1024,Flat",
+             "IVF-SQ fp16": "IVF1024,SQfp16", "IVF-PQ 16 B": "IVF1024,PQ16"}
+    budget = 32e9 * 0.5  # half of a 32 GB machine: the rest is the catalog, search index, app
+    for label, spec in kinds.items():
+        index = faiss.index_factory(DIM, spec, faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors[:50_000])
+        index.add(vectors)
+        per_track = len(faiss.serialize_index(index)) / n
+        print(f"  {label:<26} {per_track:7.1f} B/track  {MPD_TRACKS * per_track / 1e9:6.2f} GB at {MPD_TRACKS:,}  "
+              f"fits {budget / per_track / 1e6:8,.0f} M tracks in 16 GB")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="ingest,train,ddp,index")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start (shared with other work)")
+    parts = {"ingest": part_ingest, "train": part_train, "ddp": part_ddp, "index": part_index}
+    for name in args.parts.split(","):
+        parts[name]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

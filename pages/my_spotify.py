@@ -1,0 +1,111 @@
+"""My Spotify (optional): recommendations from the user's liked tracks."""
+from urllib.parse import quote
+
+import streamlit as st
+
+from recsys.app import session, spotify_login, widgets
+from recsys.app.tables import escape_markdown
+from recsys.errors import RecsysError
+from recsys.spotify import oauth
+
+LIKED = spotify_login.LIKED
+
+st.title("My Spotify")
+st.caption(
+    "Privacy: your Spotify login and liked tracks are kept only in this browser session's memory "
+    "on the server — never written to disk, never shared with other users, never used for "
+    "training. **Disconnect** (or closing the tab) forgets them. The app asks only to read your "
+    "liked tracks.")
+
+notice = spotify_login.pop_notice()
+if notice:
+    kind, text = notice
+    (st.success if kind == "success" else st.error)(escape_markdown(text))
+
+try:
+    app_config = spotify_login.config()
+except RecsysError as exc:
+    widgets.error("Spotify login is misconfigured", exc)
+    st.stop()
+if app_config is None:
+    st.info(
+        "Spotify login is not configured on this server, so this page is off; every other page "
+        "works without it. To turn it on, register an app at developer.spotify.com, add its "
+        "redirect URI (https, or `http://127.0.0.1:PORT/` locally — not `localhost`), and set "
+        "`SPOTIFY_CLIENT_ID`, `SPOTIFY_CLIENT_SECRET` and `SPOTIFY_REDIRECT_URI` in "
+        "`.streamlit/secrets.toml` or the environment (see README, *The app*).")
+    st.stop()
+
+try:
+    client = oauth.session_client(app_config, st.session_state)
+except RecsysError as exc:
+    widgets.error("Spotify is not answering", exc)
+    st.stop()
+if client is None:
+    st.session_state.pop(LIKED, None)  # a login that ended (e.g. refresh token revoked) takes them along
+    st.write("Log in to turn your liked tracks into seeds. Spotify's login page opens in a new tab "
+             "(it refuses to be shown inside this app's frame); you come back logged in there.")
+    st.link_button("Log in with Spotify", spotify_login.login_link(app_config), type="primary",
+                   icon=":material/login:")
+    st.stop()
+
+profile = st.session_state.get(oauth.PROFILE_KEY) or {}
+who, refresh, leave = st.columns([3, 1, 1], vertical_alignment="center")
+who.text(f"Logged in as {profile.get('display_name', 'a Spotify user')}")
+refresh.button("Refresh liked tracks", key="spotify_refresh", icon=":material/refresh:",
+               on_click=st.session_state.pop, args=(LIKED, None))
+leave.button("Disconnect", on_click=spotify_login.disconnect, icon=":material/logout:",
+             key="spotify_disconnect")
+
+if LIKED not in st.session_state:
+    bar = st.progress(0.0, text="Fetching your liked tracks…")
+    try:
+        st.session_state[LIKED] = oauth.fetch_liked_tracks(
+            client, progress=lambda done, total: bar.progress(done / max(total, 1),
+                                                              text=f"Fetched {done} of {total} liked tracks"))
+    except RecsysError as exc:
+        bar.empty()
+        widgets.error("Could not fetch your liked tracks", exc)
+        st.stop()
+    bar.empty()
+liked = st.session_state[LIKED]
+if not liked:
+    st.info("Your Spotify library has no liked tracks yet. Like a few songs in Spotify, then "
+            "press **Refresh liked tracks** — or pick seeds by hand on the Recommend page.")
+    st.stop()
+
+recommender = session.require_served().recommender
+match = recommender.match_external(liked)
+widgets.liked_match(match)
+if not match.track_ids:
+    st.info("None of your liked tracks is in this model's catalog, so there is nothing to "
+            "continue from. Try another model, or pick seeds by hand on the Recommend page.")
+    st.stop()
+
+k = st.slider("How many recommendations", 5, 100, 20, step=5, key="spotify_k")
+result = recommender.recommend(match.track_ids, k=k)
+st.subheader("Recommended for you")
+widgets.recommendations(result.table, key="spotify", file_name="my_spotify_recommendations.csv")
+
+st.subheader("Save as a Spotify playlist")
+uris = [t for t in result.table["track_id"] if str(t).startswith("spotify:track:")]
+if not uris:
+    st.caption("This model's catalog has no Spotify ids (it was trained on data without them), so "
+               "there is nothing Spotify could add to a playlist.")
+elif oauth.PLAYLIST_SCOPE not in oauth.granted_scopes(st.session_state):
+    st.write("Saving needs one more permission (to create a private playlist); Spotify asks for it "
+             "in a new tab.")
+    st.link_button("Allow saving playlists", spotify_login.login_link(app_config, oauth.SAVE_PLAYLIST_SCOPE))
+else:
+    name = st.text_input("Playlist name", "Continued from my liked tracks", max_chars=100,
+                         key="playlist_name")
+    if st.button(f"Save {len(uris)} tracks as a private playlist", key="save_playlist"):
+        try:
+            playlist = oauth.save_playlist(client, name, uris,
+                                           description="Made by the playlist-continuation app")
+        except RecsysError as exc:
+            widgets.error("Could not save the playlist", exc)
+        else:
+            st.success("Saved to your Spotify library.")
+            st.link_button("Open it on Spotify",
+                           "https://open.spotify.com/playlist/" + quote(str(playlist["id"])))

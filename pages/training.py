@@ -1,0 +1,41 @@
+"""Training: per-epoch curves of one or several versions, their final metrics, and the
+comparison report of all models."""
+import streamlit as st
+
+from recsys import artifacts
+from recsys.app import charts, session, widgets
+from recsys.errors import RecsysError
+
+st.title("Training")
+rows = [r for r in artifacts.list_artifacts(session.models_dir()) if "error" not in r]
+if not rows:
+    st.info("No trained model yet. `make models` trains the default models on the embedded data.")
+    st.stop()
+labels = {f"{r['model']} / {r['version']}": r for r in rows}
+served = session.served()
+default = [served.label] if served and served.label in labels else [next(iter(labels))]
+picked = st.multiselect("Versions to compare", list(labels), default=default, key="training_versions")
+
+curves = {}
+for label in picked:
+    try:
+        curves[label] = session.curves(labels[label]["path"])
+    except RecsysError as exc:
+        widgets.error(f"{label} is unavailable", exc)
+
+long = charts.curves_long(curves)
+if long.empty:
+    st.info("No per-epoch curves for these versions (baselines such as popularity or ItemKNN are "
+            "fitted in one step). Pick a GNN version above.")
+else:
+    metrics = list(dict.fromkeys(long["metric"]))
+    shown = st.multiselect("Curves", metrics, default=metrics, key="training_metrics")
+    st.altair_chart(charts.curves_chart(long, shown), width="content")
+
+st.subheader("Final metrics")
+if picked:
+    st.dataframe(widgets.metrics_table({label: labels[label].get("metrics") or {} for label in picked}),
+                 width="stretch")
+
+st.subheader("Model comparison")
+widgets.comparison_report(session.models_dir())

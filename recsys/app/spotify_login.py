@@ -1,0 +1,111 @@
+"""The app's side of "Log in with Spotify": configuration from ``st.secrets`` or the environment,
+the server-wide store of pending logins, the OAuth callback handled by the entrypoint before any
+page runs, and the per-session client.
+
+Tokens live only in ``st.session_state`` (``recsys.spotify.oauth`` keeps them there); the
+``OAuthStateStore`` in ``st.cache_resource`` holds single-use ``state`` values and PKCE verifiers,
+never a token.
+
+``recsys.spotify.oauth`` (spotipy, requests: ~0.3 s to import) is imported only when a login is
+under way or the My Spotify page runs, not on every page's cold start.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from recsys.errors import RecsysError
+
+if TYPE_CHECKING:
+    from recsys.spotify.oauth import OAuthStateStore, SpotifyAppConfig
+
+SETTINGS = ("SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "SPOTIFY_REDIRECT_URI",
+            "SPOTIFY_ACCOUNTS_BASE", "SPOTIFY_API_BASE")
+MY_SPOTIFY_PAGE = "pages/my_spotify.py"
+LOGIN_TTL_SECONDS = 600
+_NOTICE = "spotify_login_notice"
+_LOGIN_LINK = "spotify_login_link"
+LIKED = "spotify_liked"  # the liked tracks fetched for the logged-in user (session memory only)
+# What the My Spotify page keeps besides the token and profile (which oauth.logout forgets).
+SESSION_KEYS = (_LOGIN_LINK, LIKED)
+
+
+def settings() -> dict:
+    """The Spotify settings: ``st.secrets`` (top-level keys), overridden by environment variables."""
+    try:
+        merged = {key: st.secrets[key] for key in SETTINGS if key in st.secrets}
+    except FileNotFoundError:  # no secrets.toml anywhere (StreamlitSecretNotFoundError)
+        merged = {}
+    merged.update({key: os.environ[key] for key in SETTINGS if os.environ.get(key)})
+    return merged
+
+
+def config() -> SpotifyAppConfig | None:
+    """The app's Spotify configuration; None when login is not configured at all.
+    Raises ``SpotifyConfigError`` when it is configured wrongly."""
+    from recsys.spotify import oauth
+    return oauth.SpotifyAppConfig.from_mapping(settings())
+
+
+@st.cache_resource
+def state_store() -> OAuthStateStore:
+    """Pending logins of every session of this server process (no tokens)."""
+    from recsys.spotify import oauth
+    return oauth.OAuthStateStore(ttl_seconds=LOGIN_TTL_SECONDS)
+
+
+def login_link(app_config: SpotifyAppConfig, scope: str | None = None) -> str:
+    """The authorize URL for this session (scope: ``user-library-read`` unless given), issued
+    once and re-issued before its state expires (so reruns do not fill the store)."""
+    from recsys.spotify import oauth
+    scope = scope or oauth.LIBRARY_SCOPE
+    link = st.session_state.get(_LOGIN_LINK)
+    if (link is None or link["scope"] != scope
+            or time.monotonic() - link["issued"] > LOGIN_TTL_SECONDS / 2):
+        link = {"url": oauth.login_url(app_config, state_store(), scope), "scope": scope,
+                "issued": time.monotonic()}
+        st.session_state[_LOGIN_LINK] = link
+    return link["url"]
+
+
+def handle_callback() -> None:
+    """Finish a login when Spotify redirected here with ``?code=&state=`` (or ``?error=``):
+    clear the query string, check the state (single use, unexpired), keep the token in this
+    session, and go to the My Spotify page, which shows the outcome. Call before any page runs."""
+    params = st.query_params
+    if not {"code", "state", "error"} & set(params.keys()):
+        return
+    from recsys.spotify import oauth
+    code, state, error = params.get("code"), params.get("state"), params.get("error")
+    st.query_params.clear()
+    try:
+        app_config = config()
+        if app_config is None:
+            raise oauth.SpotifyConfigError("Spotify login is not configured on this server")
+        if error:
+            raise oauth.LoginRequired(f"Spotify did not grant access ({error})")
+        profile = oauth.complete_login(app_config, state_store(), code or "", state or "",
+                                       st.session_state)
+    except RecsysError as exc:
+        st.session_state[_NOTICE] = ("error", f"Login failed: {exc}")
+    else:
+        for key in (_LOGIN_LINK, LIKED):  # a new login may be another user's
+            st.session_state.pop(key, None)
+        st.session_state[_NOTICE] = ("success", f"Logged in to Spotify as {profile['display_name']}.")
+    st.switch_page(MY_SPOTIFY_PAGE)
+
+
+def pop_notice() -> tuple[str, str] | None:
+    """The outcome of the last login attempt, once: ("success" | "error", plain text)."""
+    return st.session_state.pop(_NOTICE, None)
+
+
+def disconnect() -> None:
+    """Forget this session's Spotify login and everything fetched with it."""
+    from recsys.spotify import oauth
+    oauth.logout(st.session_state)
+    for key in SESSION_KEYS:
+        st.session_state.pop(key, None)

@@ -1,0 +1,83 @@
+"""What the app shows, as plain functions over DataFrames (no Streamlit): result tables with
+Spotify links, CSV export, and escaping of data strings for the few places that render markdown."""
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import pandas as pd
+
+from recsys.serving.matching import spotify_uri
+
+_SPOTIFY_ID = re.compile(r"[0-9A-Za-z]{22}")
+# Every ASCII punctuation character may be backslash-escaped in CommonMark; these are the ones
+# that start markup in Streamlit's flavour (incl. :emoji:/:color[...] directives and $latex$).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&\"'])")
+
+RESULT_COLUMNS = {
+    "rank": "#", "name": "Track", "artist": "Artist", "album": "Album", "score": "Score",
+    "because_name": "Because you picked", "spotify": "Spotify",
+}
+
+
+def spotify_track_id(track_id: object) -> str | None:
+    """The 22-character Spotify id of a catalog ``track_id`` (``spotify:track:…``, a bare id or a
+    link), or None for a local key such as ``local:3fa2…``."""
+    uri = spotify_uri(track_id)
+    return uri.rsplit(":", 1)[1] if uri else None
+
+
+def spotify_url(track_id: object, name: object, artist: object) -> str:
+    """The track's page on Spotify; for a track without a Spotify id, a Spotify search for it."""
+    spotify_id = spotify_track_id(track_id)
+    if spotify_id:
+        return f"https://open.spotify.com/track/{spotify_id}"
+    return "https://open.spotify.com/search/" + quote(f"{name} {artist}".strip(), safe="")
+
+
+def embed_url(spotify_id: str) -> str:
+    """The Spotify embedded player for an id returned by ``spotify_track_id`` (validated there)."""
+    if not _SPOTIFY_ID.fullmatch(spotify_id):
+        raise ValueError(f"{spotify_id!r} is not a Spotify track id")
+    return f"https://open.spotify.com/embed/track/{spotify_id}"
+
+
+def with_spotify_links(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (track_id, name, artist, ...) plus a ``spotify`` column of links."""
+    out = table.copy()
+    out["spotify"] = [spotify_url(t, n, a) for t, n, a in zip(out["track_id"], out["name"], out["artist"])]
+    return out
+
+
+def recommendations_view(table: pd.DataFrame) -> pd.DataFrame:
+    """A ``Recommendations.table`` as shown and downloaded: rank, track, artist, album, score,
+    the seed it is there because of, and the Spotify link (plus track_id last)."""
+    linked = with_spotify_links(table)
+    columns = [c for c in RESULT_COLUMNS if c in linked.columns] + ["track_id"]
+    return linked[columns]
+
+
+def to_csv(view: pd.DataFrame) -> bytes:
+    """UTF-8 CSV of a view, with its column names as the user sees them."""
+    return view.rename(columns=RESULT_COLUMNS).to_csv(index=False).encode("utf-8")
+
+
+def escape_markdown(text: object) -> str:
+    """``text`` with markdown/HTML markup characters backslash-escaped, so a data string put in a
+    message (st.error, st.info, a caption) shows literally."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
+
+def code_span(text: object) -> str:
+    """``text`` as an inline markdown code span (shown literally; backticks cannot close it)."""
+    return "`" + str(text).replace("`", "'") + "`"
+
+
+def comparison_table(report: dict) -> pd.DataFrame:
+    """The models of a comparison report (``recsys.evaluation.write_report``'s report.json), best
+    first: name, the metrics at k (``ndcg_at_k`` shown as ``ndcg@20``), train seconds, ms per
+    query and notes."""
+    k = report.get("k", "k")
+    rows = pd.DataFrame(report.get("models", []))
+    shown = [c for c in rows.columns if c not in {"config", "k", "n_queries"}]
+    return rows[shown].rename(columns=lambda c: c.replace("_at_k", f"@{k}"))

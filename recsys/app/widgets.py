@@ -1,0 +1,163 @@
+"""Widgets shared by the pages. Every string from data is shown as text (st.text, st.dataframe,
+widget options) or escaped (``escape_markdown``) where the element renders markdown; nothing
+here uses ``unsafe_allow_html``."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pandas as pd
+import streamlit as st
+
+from recsys.app import charts, tables
+from recsys.app.session import Served
+from recsys.app.tables import code_span, escape_markdown
+from recsys.errors import RecsysError
+
+SEARCH_LIMIT = 10
+
+
+def artifact_facts(served: Served) -> None:
+    """The dataset and model facts of the served artifact, from its manifest."""
+    manifest = served.recommender.artifact.manifest
+    dataset = manifest.get("dataset", {})
+    counts = dataset.get("counts", {})
+    st.subheader("Serving")
+    st.text(f"{served.model} / {served.version}  (created {manifest.get('created_at', 'unknown')})")
+    columns = st.columns(4)
+    columns[0].metric("Tracks", f"{manifest['embedding']['rows']:,}")
+    columns[1].metric("Playlists", f"{counts['playlists']:,}" if "playlists" in counts else "–")
+    columns[2].metric("Artists", f"{counts['artists']:,}" if "artists" in counts else "–")
+    columns[3].metric("Embedding", f"{manifest['embedding']['dim']} × {manifest['embedding']['dtype']}")
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Dataset**")
+        facts = {k: v for k, v in dataset.items() if not isinstance(v, (dict, list))}
+        st.dataframe(_key_values(facts), hide_index=True, width="stretch")
+    with right:
+        st.markdown("**Held-out metrics**")
+        metrics = manifest.get("metrics") or {}
+        if metrics:
+            st.dataframe(_key_values(_flatten(metrics)), hide_index=True, width="stretch")
+        else:
+            st.caption("This artifact records no metrics.")
+    with st.expander("Model configuration and provenance"):
+        st.json({"config": manifest.get("config", {}), "git_commit": manifest.get("git_commit"),
+                 "libraries": manifest.get("libraries", {})}, expanded=True)
+
+
+def _flatten(mapping: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _key_values(mapping: dict) -> pd.DataFrame:
+    return pd.DataFrame({"": list(mapping), "value": [str(v) for v in mapping.values()]})
+
+
+def track_search(recommender, *, key: str, action: str, on_pick: Callable[[dict], None],
+                 picked: set[str] = frozenset(), picked_label: str = "Added") -> None:
+    """A search box over the catalog; each hit gets a button labelled ``action`` that calls
+    ``on_pick(track)`` (track = dict with track_id, name, artist) before the next run; hits
+    already in ``picked`` get a disabled ``picked_label`` button instead."""
+    query = st.text_input("Search tracks by name or artist", key=f"{key}_query", max_chars=200,
+                          placeholder="e.g. shape of you, or an artist's name")
+    if not query.strip():
+        return
+    try:
+        hits = recommender.search(query, limit=SEARCH_LIMIT)
+    except RecsysError as exc:
+        error("Could not search", exc)
+        return
+    if len(hits) == 0:
+        st.info("No track matches that search. Try fewer words, or just the artist's name.")
+        return
+    track_rows(hits, key=f"{key}_pick", action=action, on_pick=on_pick, picked=picked,
+               picked_label=picked_label)
+
+
+def track_rows(tracks: pd.DataFrame, *, key: str, action: str, on_pick: Callable[[dict], None],
+               picked: set[str] = frozenset(), picked_label: str = "Added") -> None:
+    """One line per track ("name — artist", as text) with a button calling ``on_pick(track)``."""
+    for track in tracks[["track_id", "name", "artist"]].to_dict("records"):
+        text, button = st.columns([6, 1], vertical_alignment="center")
+        text.text(f"{track['name']} — {track['artist']}")
+        already = track["track_id"] in picked
+        button.button(picked_label if already else action, key=f"{key}_{track['track_id']}",
+                      disabled=already, on_click=on_pick, args=(track,))
+
+
+def recommendations(table: pd.DataFrame, *, key: str, file_name: str) -> None:
+    """A ``Recommendations.table`` as a sortable table with Spotify links, a CSV download and an
+    embedded player for the tracks that have a Spotify id."""
+    view = tables.recommendations_view(table)
+    st.dataframe(
+        view, hide_index=True, width="stretch", key=f"{key}_table",
+        column_config={
+            "rank": st.column_config.NumberColumn("#", width="small"),
+            "name": "Track", "artist": "Artist", "album": "Album",
+            "score": st.column_config.NumberColumn("Score", format="%.3f"),
+            "because_name": "Because you picked",
+            "spotify": st.column_config.LinkColumn("Spotify", display_text="open ↗"),
+            "track_id": None,
+        })
+    st.download_button("Download as CSV", tables.to_csv(view), file_name=file_name, mime="text/csv",
+                       key=f"{key}_csv", on_click="ignore", icon=":material/download:")
+    playable = view[[tables.spotify_track_id(t) is not None for t in view["track_id"]]]
+    if len(playable):
+        labels = dict(zip(playable["track_id"], playable["name"] + " — " + playable["artist"]))
+        track_id = st.selectbox("Listen on Spotify", list(labels), format_func=labels.__getitem__,
+                                key=f"{key}_player")
+        st.iframe(tables.embed_url(tables.spotify_track_id(track_id)), height=152)
+
+
+def error(prefix: str, exc: Exception) -> None:
+    """``prefix: message of exc`` as an error box, shown literally (both may quote data)."""
+    st.error(escape_markdown(f"{prefix}: {exc}"))
+
+
+def metrics_table(metrics_by_version: dict[str, dict]) -> pd.DataFrame:
+    """One row per version, one column per (flattened) metric."""
+    return pd.DataFrame.from_dict({label: _flatten(m) for label, m in metrics_by_version.items()},
+                                  orient="index")
+
+
+def liked_match(match) -> None:
+    """How many liked tracks (an ``ExternalMatch``) were found in the catalog, and which were not."""
+    st.metric("Liked tracks found in the catalog", f"{len(match.matched)} of {match.n_input}")
+    st.caption(f"Match rate {match.match_rate:.0%}: matched by Spotify id first, then by name and artist.")
+    if len(match.unmatched):
+        with st.expander(f"Liked tracks not in the catalog ({len(match.unmatched)})"):
+            st.dataframe(pd.DataFrame(match.unmatched).reindex(columns=["name", "artist"]), hide_index=True,
+                         width="stretch")
+
+
+def comparison_report(models_dir) -> None:
+    """The model comparison report (``report.json`` in the models directory), or how to make one."""
+    path = models_dir / "report.json"
+    try:
+        report = json.loads(path.read_text())
+    except FileNotFoundError:
+        st.info("No comparison report yet: `python -m recsys evaluate` writes one "
+                f"(the app reads {code_span(path)}).")
+        return
+    except (OSError, ValueError) as exc:
+        st.error(f"{code_span(path)} is unreadable: {escape_markdown(exc)}")
+        return
+    meta = report.get("meta", {})
+    st.text(f"Best by NDCG@{report.get('k')}: {report.get('best')}  ·  dataset {meta.get('dataset', '?')}"
+            f"  ·  {report.get('created_at', '')}")
+    table = tables.comparison_table(report)
+    ndcg = f"ndcg@{report.get('k')}"
+    if ndcg in table.columns:
+        st.altair_chart(charts.comparison_chart(table, ndcg), width="stretch")
+    st.dataframe(table, hide_index=True, width="stretch")
+    markdown = path.with_suffix(".md")
+    if markdown.is_file():
+        st.download_button("Download the report (markdown)", markdown.read_bytes(), file_name="report.md",
+                           mime="text/markdown", on_click="ignore", key="report_md")

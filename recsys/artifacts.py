@@ -1,0 +1,553 @@
+"""Versioned embedding artifacts: the one thing that crosses from training to serving.
+
+Layout::
+
+    models/
+      DEFAULT                     the app's default model name
+      <model>/
+        CURRENT                   the current version's name
+        <version>/                e.g. 20261123T153355042Z-3fa2c1d9 (UTC time to the ms + content hash)
+          manifest.json           schema, model config, dataset, metrics, libraries, git commit,
+                                  embedding shape/dtype, sha256 + size of every file
+          track_embeddings.npy    L2-normalised rows (float16 or float32), row i <-> catalog row i
+          tracks.parquet          the served catalog (CATALOG_COLUMNS + optional genre, popularity...)
+          curves.csv              one row per epoch (epoch, train_loss, val_recall@20, ...)
+          projection.parquet      x, y for every track (computed offline by recsys.projection)
+
+A version is written into a hidden temporary directory beside its final place and renamed into
+place; ``CURRENT`` is replaced atomically and last. A crash at any moment therefore leaves the
+previous version current and loadable, and a half-written directory is never listed. Loading
+checks every file's size and sha256, the embedding shape and dtype, and reads ``.npy`` files
+without pickle; any failure is an ``ArtifactError`` naming the file.
+
+Torch-free: numpy, pandas and pyarrow only.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import metadata
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+
+from recsys.errors import RecsysError
+from recsys.scoring import l2_normalize
+
+SCHEMA_VERSION = 1
+
+MANIFEST = "manifest.json"
+EMBEDDINGS = "track_embeddings.npy"
+CATALOG = "tracks.parquet"
+CURVES = "curves.csv"
+PROJECTION = "projection.parquet"
+DATA_FILES = (EMBEDDINGS, CATALOG, CURVES, PROJECTION)
+
+# Hidden work directories: a publish in progress, a version being deleted. A crash can leave
+# one behind; prune removes those older than STALE_LEFTOVER_SECONDS (a live publish is younger).
+LEFTOVER_PREFIXES = (".publishing-", ".pruning-")
+STALE_LEFTOVER_SECONDS = 3600
+
+CURRENT = "CURRENT"
+DEFAULT = "DEFAULT"
+
+CATALOG_COLUMNS = ("track_id", "name", "artist", "album", "artist_id", "n_playlists")
+EMBEDDING_DTYPES = ("float16", "float32")
+# Recorded in every manifest; looked up without importing them (torch is never imported here).
+LIBRARIES = ("numpy", "pandas", "pyarrow", "faiss-cpu", "torch", "torch-geometric", "scipy")
+
+
+class ArtifactError(RecsysError):
+    """An artifact is missing, damaged or inconsistent; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One loaded, verified artifact version. ``embeddings`` is memory-mapped (read-only)."""
+
+    path: Path
+    manifest: dict
+    embeddings: np.ndarray
+    catalog: pd.DataFrame
+
+    @property
+    def model(self) -> str:
+        return self.manifest["model"]
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
+
+    @property
+    def embeddings_sha256(self) -> str:
+        return self.manifest["files"][EMBEDDINGS]["sha256"]
+
+    @cached_property
+    def curves(self) -> pd.DataFrame:
+        """The per-epoch training record (may be empty for models trained without epochs)."""
+        return _read(self.path / CURVES, pd.read_csv)
+
+    @cached_property
+    def projection(self) -> pd.DataFrame:
+        """x, y for every catalog row, in catalog order."""
+        projection = _read(self.path / PROJECTION, pd.read_parquet)
+        if list(projection.columns[:2]) != ["x", "y"] or len(projection) != len(self.catalog):
+            raise ArtifactError(
+                f"{self.path / PROJECTION}: expected columns x, y and {len(self.catalog)} rows, "
+                f"found {list(projection.columns)} and {len(projection)} rows")
+        return projection
+
+
+# --------------------------------------------------------------------------- publishing
+
+def publish(models_dir: str | os.PathLike, model: str, *, embeddings: np.ndarray,
+            catalog: pd.DataFrame, curves: pd.DataFrame | list[dict] | None, config: dict,
+            dataset_meta: dict, metrics: dict, projection: np.ndarray | pd.DataFrame | None = None,
+            dtype: str = "float16", make_current: bool = True, version: str | None = None) -> Path:
+    """Write a new version of ``model`` under ``models_dir`` and return its directory.
+
+    ``embeddings`` (n × d) are L2-normalised and stored as ``dtype``; ``catalog`` row i describes
+    embedding row i and needs CATALOG_COLUMNS. ``projection`` (n × 2) is computed with
+    ``recsys.projection.project`` when not given. ``config`` (model and hyper-parameters),
+    ``dataset_meta`` (name, fingerprint, counts) and ``metrics`` go into the manifest as given.
+    With ``make_current`` the model's CURRENT pointer moves to the new version (last step).
+    """
+    _check_name(model, "model name")
+    if dtype not in EMBEDDING_DTYPES:
+        raise ArtifactError(f"dtype {dtype!r}: expected one of {EMBEDDING_DTYPES}")
+    vectors = _checked_embeddings(embeddings, catalog)
+    catalog = _checked_catalog(catalog)
+    stored = l2_normalize(vectors).astype(dtype)
+    if projection is None:
+        from recsys.projection import project
+        projection = project(stored)
+    projection = _checked_projection(projection, len(catalog))
+    curves = pd.DataFrame(curves if curves is not None else [])
+
+    model_dir = Path(models_dir) / model
+    model_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=LEFTOVER_PREFIXES[0], dir=model_dir))
+    try:
+        np.save(tmp / EMBEDDINGS, stored, allow_pickle=False)
+        catalog.to_parquet(tmp / CATALOG, index=False)
+        curves.to_csv(tmp / CURVES, index=False)
+        projection.to_parquet(tmp / PROJECTION, index=False)
+        files = {name: _file_record(tmp / name) for name in DATA_FILES}
+        if version is None:
+            version = _new_version(files[EMBEDDINGS]["sha256"], files[CATALOG]["sha256"])
+        _check_name(version, "version")
+        if (model_dir / version).exists():
+            raise ArtifactError(f"{model_dir / version}: version already exists")
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "model": model,
+            "version": version,
+            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "config": config,
+            "dataset": dataset_meta,
+            "metrics": metrics,
+            "embedding": {"rows": int(stored.shape[0]), "dim": int(stored.shape[1]),
+                          "dtype": dtype, "l2_normalized": True},
+            "libraries": _library_versions(),
+            "git_commit": _git_commit(),
+            "files": files,
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
+        for name in (*DATA_FILES, MANIFEST):
+            _fsync_file(tmp / name)
+        os.rename(tmp, model_dir / version)
+        _fsync_dir(model_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if make_current:
+        _write_pointer(model_dir / CURRENT, version)
+    return model_dir / version
+
+
+def _checked_embeddings(embeddings, catalog) -> np.ndarray:
+    vectors = np.asarray(embeddings)
+    if vectors.ndim != 2 or vectors.shape[1] == 0:
+        raise ArtifactError(f"embeddings: expected a 2-D (tracks × dim) array, got shape {vectors.shape}")
+    if vectors.shape[0] != len(catalog):
+        raise ArtifactError(f"embeddings have {vectors.shape[0]} rows but the catalog has {len(catalog)}")
+    if not np.issubdtype(vectors.dtype, np.floating) or not np.isfinite(vectors).all():
+        raise ArtifactError("embeddings: expected finite floating-point values")
+    return vectors
+
+
+def _checked_catalog(catalog: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in CATALOG_COLUMNS if c not in catalog.columns]
+    if missing:
+        raise ArtifactError(f"catalog is missing columns {missing}")
+    if catalog["track_id"].isna().any() or catalog["track_id"].duplicated().any():
+        raise ArtifactError("catalog: track_id must be present and unique on every row")
+    catalog = catalog.reset_index(drop=True).copy()
+    for col in ("track_id", "name", "artist", "album", "artist_id"):
+        catalog[col] = catalog[col].fillna("").astype("string")
+    catalog["n_playlists"] = catalog["n_playlists"].astype(np.int32)
+    return catalog
+
+
+def _checked_projection(projection, n_rows: int) -> pd.DataFrame:
+    frame = projection if isinstance(projection, pd.DataFrame) else pd.DataFrame(
+        np.asarray(projection, dtype=np.float32).reshape(-1, 2), columns=["x", "y"])
+    if list(frame.columns[:2]) != ["x", "y"] or len(frame) != n_rows:
+        raise ArtifactError(f"projection: expected columns x, y and {n_rows} rows, "
+                            f"got {list(frame.columns)} and {len(frame)} rows")
+    return frame.astype({"x": np.float32, "y": np.float32}).reset_index(drop=True)
+
+
+def _new_version(*hashes: str) -> str:
+    now = _dt.datetime.now(_dt.timezone.utc)
+    stamp = now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z"  # ms: sortable
+    return f"{stamp}-{hashlib.sha256(''.join(hashes).encode()).hexdigest()[:8]}"
+
+
+def _check_name(name: str, what: str) -> None:
+    if not isinstance(name, str) or not name or name.startswith(".") or "/" in name or "\\" in name:
+        raise ArtifactError(f"{what} {name!r}: must be a non-empty name without '/' or a leading '.'")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (Path, _dt.datetime)):
+        return str(value)
+    raise TypeError(f"manifest value {value!r} of type {type(value).__name__} is not JSON-serialisable")
+
+
+def _library_versions() -> dict:
+    versions = {"python": sys.version.split()[0]}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
+
+
+def _file_record(path: Path) -> dict:
+    return {"sha256": _sha256(path), "bytes": path.stat().st_size}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Create or replace ``path`` with what ``write(file)`` writes, through a temporary file
+    beside it, fsync and ``os.replace``: a reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _write_pointer(path: Path, value: str) -> None:
+    """Replace a one-line pointer file (CURRENT, DEFAULT) atomically."""
+    atomic_write(path, lambda f: f.write(f"{value}\n".encode()))
+
+
+def _read_pointer(path: Path) -> str | None:
+    try:
+        value = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    return value or None
+
+
+# --------------------------------------------------------------------------- loading
+
+def resolve(path_or_model: str | os.PathLike, models_dir: str | os.PathLike = "models") -> Path:
+    """The version directory meant by an artifact path, a model directory, a model name
+    (its CURRENT version) or ``model/version``."""
+    candidate = Path(path_or_model)
+    if (candidate / MANIFEST).is_file():
+        return candidate
+    if (candidate / CURRENT).is_file():
+        return _current_dir(candidate)
+    named = Path(models_dir) / path_or_model
+    if (named / MANIFEST).is_file():
+        return named
+    if named.is_dir():
+        return _current_dir(named)
+    known = [m["model"] for m in list_models(models_dir)]
+    raise ArtifactError(f"{path_or_model}: neither an artifact directory nor a model in "
+                        f"{models_dir} (models there: {known or 'none'})")
+
+
+def _current_dir(model_dir: Path) -> Path:
+    version = _read_pointer(model_dir / CURRENT)
+    if version is None:
+        raise ArtifactError(f"{model_dir / CURRENT}: missing or empty (no current version)")
+    if not (model_dir / version / MANIFEST).is_file():
+        raise ArtifactError(f"{model_dir / CURRENT}: names version {version!r}, "
+                            f"but {model_dir / version / MANIFEST} does not exist")
+    return model_dir / version
+
+
+def load_artifact(path_or_model: str | os.PathLike, models_dir: str | os.PathLike = "models") -> Artifact:
+    """Load and verify an artifact (see ``resolve`` for what ``path_or_model`` may be).
+
+    Every file's size and sha256 are checked against the manifest, the embedding shape and dtype
+    against the manifest and the catalog; the embeddings are memory-mapped read-only.
+    """
+    root = resolve(path_or_model, models_dir)
+    manifest = _read_manifest(root)
+    for name in DATA_FILES:
+        _check_file(root / name, manifest["files"].get(name))
+    spec = manifest["embedding"]
+    embeddings = _read(root / EMBEDDINGS,
+                       lambda p: np.load(p, mmap_mode="r", allow_pickle=False))
+    if embeddings.shape != (spec["rows"], spec["dim"]) or str(embeddings.dtype) != spec["dtype"]:
+        raise ArtifactError(f"{root / EMBEDDINGS}: shape {embeddings.shape} {embeddings.dtype}, "
+                            f"manifest says ({spec['rows']}, {spec['dim']}) {spec['dtype']}")
+    catalog = _read(root / CATALOG, pd.read_parquet)
+    missing = [c for c in CATALOG_COLUMNS if c not in catalog.columns]
+    if missing:
+        raise ArtifactError(f"{root / CATALOG}: missing columns {missing}")
+    if len(catalog) != spec["rows"]:
+        raise ArtifactError(f"{root / CATALOG}: {len(catalog)} rows, {root / EMBEDDINGS} has {spec['rows']}")
+    return Artifact(root, manifest, embeddings, catalog)
+
+
+def _read_manifest(root: Path) -> dict:
+    path = root / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ArtifactError(f"{path}: missing") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path}: unreadable ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("schema_version") != SCHEMA_VERSION:
+        found = manifest.get("schema_version") if isinstance(manifest, dict) else None
+        raise ArtifactError(f"{path}: schema_version {found!r}, this code reads {SCHEMA_VERSION}")
+    for key in ("model", "version", "embedding", "files"):
+        if key not in manifest:
+            raise ArtifactError(f"{path}: missing key {key!r}")
+    return manifest
+
+
+def _check_file(path: Path, record: dict | None) -> None:
+    if record is None:
+        raise ArtifactError(f"{path}: not listed in {path.parent / MANIFEST}")
+    if not path.is_file():
+        raise ArtifactError(f"{path}: missing")
+    size = path.stat().st_size
+    if size != record["bytes"]:
+        raise ArtifactError(f"{path}: {size} bytes, manifest says {record['bytes']} (truncated or replaced)")
+    if _sha256(path) != record["sha256"]:
+        raise ArtifactError(f"{path}: sha256 checksum mismatch (file is corrupted or was modified)")
+
+
+def _read(path: Path, reader):
+    try:
+        return reader(path)
+    except ArtifactError:
+        raise
+    except Exception as exc:  # numpy/pyarrow/pandas raise many types for a damaged file
+        raise ArtifactError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from exc
+
+
+# --------------------------------------------------------------------------- management
+
+def verify(path_or_model: str | os.PathLike, models_dir: str | os.PathLike = "models") -> Artifact:
+    """Load an artifact and read every file fully (curves and projection too); raise on any fault."""
+    artifact = load_artifact(path_or_model, models_dir)
+    artifact.curves, artifact.projection  # noqa: B018 - reading them is the check
+    if not np.isfinite(np.asarray(artifact.embeddings, dtype=np.float32)).all():
+        raise ArtifactError(f"{artifact.path / EMBEDDINGS}: contains NaN or infinite values")
+    return artifact
+
+
+def versions(models_dir: str | os.PathLike, model: str) -> list[str]:
+    """Published versions of ``model``, oldest first (in-progress temporary dirs excluded)."""
+    model_dir = Path(models_dir) / model
+    if not model_dir.is_dir():
+        return []
+    return sorted(p.name for p in model_dir.iterdir()
+                  if not p.name.startswith(".") and (p / MANIFEST).is_file())
+
+
+def current_version(models_dir: str | os.PathLike, model: str) -> str | None:
+    return _read_pointer(Path(models_dir) / model / CURRENT)
+
+
+def list_models(models_dir: str | os.PathLike = "models") -> list[dict]:
+    """One entry per model directory: name, current version, number of versions, whether default."""
+    root = Path(models_dir)
+    if not root.is_dir():
+        return []
+    default = default_model(root)
+    return [{"model": p.name, "current": current_version(root, p.name),
+             "versions": len(versions(root, p.name)), "default": p.name == default}
+            for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")
+            and versions(root, p.name)]
+
+
+def list_artifacts(models_dir: str | os.PathLike = "models") -> list[dict]:
+    """Every published version (unverified; read from manifests): model, version, current,
+    created_at, rows, dim, dtype, metrics, path."""
+    rows = []
+    for entry in list_models(models_dir):
+        model = entry["model"]
+        for version in versions(models_dir, model):
+            path = Path(models_dir) / model / version
+            try:
+                manifest = _read_manifest(path)
+            except ArtifactError as exc:
+                rows.append({"model": model, "version": version, "path": str(path), "error": str(exc)})
+                continue
+            spec = manifest["embedding"]
+            rows.append({"model": model, "version": version, "current": version == entry["current"],
+                         "created_at": manifest.get("created_at"), "rows": spec["rows"],
+                         "dim": spec["dim"], "dtype": spec["dtype"],
+                         "metrics": manifest.get("metrics", {}), "path": str(path)})
+    return rows
+
+
+def promote(models_dir: str | os.PathLike, model: str, version: str) -> Path:
+    """Make ``version`` the current one, after verifying it."""
+    _check_name(version, "version")
+    path = Path(models_dir) / model / version
+    if not (path / MANIFEST).is_file():
+        raise ArtifactError(f"{path}: no such version of {model!r} "
+                            f"(versions: {versions(models_dir, model) or 'none'})")
+    verify(path)
+    _write_pointer(Path(models_dir) / model / CURRENT, version)
+    return path
+
+
+def prune(models_dir: str | os.PathLike, model: str, keep: int = 3) -> list[Path]:
+    """Delete all but the ``keep`` newest versions of ``model``; never the current one. Also
+    removes temporary directories left by publishes that crashed over an hour ago.
+    Returns the removed directories."""
+    if not isinstance(keep, int) or keep < 1:
+        raise ArtifactError(f"keep={keep!r}: must be an integer >= 1")
+    model_dir = Path(models_dir) / model
+    current = current_version(models_dir, model)
+    doomed = [v for v in versions(models_dir, model)[:-keep] if v != current]
+    removed = []
+    for version in doomed:
+        path = model_dir / version
+        # Renamed aside first so a reader never sees a half-deleted version under its real name.
+        aside = path.with_name(f"{LEFTOVER_PREFIXES[1]}{version}")
+        os.rename(path, aside)
+        shutil.rmtree(aside)
+        removed.append(path)
+    cutoff = time.time() - STALE_LEFTOVER_SECONDS
+    for leftover in model_dir.glob(".*"):
+        if (leftover.is_dir() and leftover.name.startswith(LEFTOVER_PREFIXES)
+                and leftover.stat().st_mtime < cutoff):
+            shutil.rmtree(leftover, ignore_errors=True)
+            removed.append(leftover)
+    return removed
+
+
+def set_default_model(models_dir: str | os.PathLike, model: str) -> None:
+    """Name ``model`` (which must have a current version) as the app's default."""
+    if current_version(models_dir, model) is None:
+        raise ArtifactError(f"{Path(models_dir) / model / CURRENT}: {model!r} has no current version")
+    _write_pointer(Path(models_dir) / DEFAULT, model)
+
+
+def default_model(models_dir: str | os.PathLike = "models") -> str | None:
+    return _read_pointer(Path(models_dir) / DEFAULT)
+
+
+# --------------------------------------------------------------------------- command line
+
+def run_cli(args) -> int:
+    """``python -m recsys artifacts list | verify | promote | prune | default``."""
+    models_dir = args.models_dir
+    if args.action == "list":
+        rows = list_artifacts(models_dir)
+        if not rows:
+            print(f"no artifacts in {models_dir}")
+        default = default_model(models_dir)
+        for row in rows:
+            if "error" in row:
+                print(f"  {row['model']}/{row['version']}  ERROR {row['error']}")
+                continue
+            flags = "*" if row["current"] else " "
+            metrics = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in row["metrics"].items())
+            print(f"{flags} {row['model']}/{row['version']}  {row['rows']}×{row['dim']} {row['dtype']}"
+                  f"  {row['created_at']}  {metrics}"
+                  + ("  [default model]" if row["current"] and row["model"] == default else ""))
+        return 0
+    if args.action == "verify":
+        targets = args.targets or [f"{r['model']}/{r['version']}" for r in list_artifacts(models_dir)]
+        failures = 0
+        for target in targets:
+            try:
+                artifact = verify(target, models_dir)
+            except ArtifactError as exc:
+                failures += 1
+                print(f"FAIL {target}: {exc}")
+            else:
+                print(f"ok   {artifact.model}/{artifact.version} ({artifact.path})")
+        return 1 if failures else 0
+    if args.action == "promote":
+        print(promote(models_dir, args.model, args.version))
+        return 0
+    if args.action == "prune":
+        removed = prune(models_dir, args.model, keep=args.keep)
+        for path in removed:
+            print(f"removed {path}")
+        print(f"kept {len(versions(models_dir, args.model))} version(s) of {args.model}")
+        return 0
+    if args.action == "default":
+        set_default_model(models_dir, args.model)
+        print(f"default model: {args.model}")
+        return 0
+    raise ArtifactError(f"unknown artifacts action {args.action!r}")

@@ -1,0 +1,201 @@
+"""Track search by name and/or artist: a trigram inverted index, then a fuzzy re-rank.
+
+Every track's text is ``normalize_text(name + " " + artist)`` (case- and accent-free). The index
+maps each character trigram to the sorted rows containing it (the approach of PostgreSQL's
+pg_trgm). A query's trigrams vote for rows; the best-covered few hundred, popular ones first
+among equals, are re-scored with rapidfuzz's ``WRatio`` (handles typos, partial matches and word
+order) and returned best first, ties broken by popularity. The query is never interpreted as a
+pattern, so regex or SQL metacharacters are just characters.
+
+Built from 2.26M tracks in well under a minute and cached (numpy ``.npz``, no pickle) beside the
+artifact under the catalog's checksum.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from recsys.artifacts import atomic_write
+from recsys.text import normalize_text
+
+# Rows re-scored by rapidfuzz per query (WRatio costs ~5 µs a row).
+RERANK_POOL = 200
+# Only the query's rarest trigrams vote: they identify a track best and have the shortest
+# posting lists. At most MAX_QUERY_TRIGRAMS of them, and no more postings than VOTE_BUDGET
+# once MIN_RARE_TRIGRAMS have voted (a query of common words still gets its rarest three).
+MAX_QUERY_TRIGRAMS = 12
+MIN_RARE_TRIGRAMS = 3
+VOTE_BUDGET = 100_000
+# WRatio below this is noise (unrelated strings sharing a few letters).
+MIN_SCORE = 55.0
+_SEPARATOR = "\x00"
+
+
+class TrackSearch:
+    """Search over the normalised "name artist" text of every catalog row."""
+
+    ARRAYS = ("text_blob", "text_offsets", "alphabet", "trigrams", "posting_offsets", "postings",
+              "popularity_rank")
+
+    def __init__(self, arrays: dict[str, np.ndarray]):
+        self._blob = arrays["text_blob"].tobytes()
+        self._text_offsets = arrays["text_offsets"]
+        self._alphabet = arrays["alphabet"]              # code points with their own symbol
+        self._trigrams = arrays["trigrams"]              # sorted packed trigram keys
+        self._posting_offsets = arrays["posting_offsets"]
+        self._postings = arrays["postings"]              # int32 rows, grouped by trigram
+        self._popularity_rank = arrays["popularity_rank"]  # higher = more popular, unique per row
+        self.n_rows = len(self._text_offsets) - 1
+        self._char_bits = _char_bits(self.n_rows)
+
+    @classmethod
+    def build(cls, names, artists, popularity: np.ndarray, *, cache_dir: str | os.PathLike | None = None,
+              checksum: str | None = None) -> "TrackSearch":
+        """Index the catalog (``popularity`` is the tie-break, e.g. n_playlists); load it from
+        ``cache_dir/search-<checksum>.npz`` when present, else build and save it there."""
+        cached = Path(cache_dir) / f"search-{checksum}.npz" if cache_dir and checksum else None
+        if cached is not None and cached.is_file():
+            try:
+                with np.load(cached, allow_pickle=False) as saved:
+                    arrays = {name: saved[name] for name in cls.ARRAYS}
+                if len(arrays["text_offsets"]) - 1 == len(popularity):
+                    return cls(arrays)
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+                pass  # damaged or from an older layout: rebuild and overwrite it
+        arrays = _build_arrays(_normalized_texts(names, artists), np.asarray(popularity))
+        if cached is not None:
+            try:
+                _save_atomically(cached, arrays)
+            except OSError as exc:  # read-only deployment: serve anyway, rebuild next time
+                warnings.warn(f"{cached}: search index not cached ({exc})", stacklevel=2)
+        return cls(arrays)
+
+    def text(self, row: int) -> str:
+        return self._blob[self._text_offsets[row]:self._text_offsets[row + 1]].decode()
+
+    def search(self, query: str, limit: int = 20) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, scores 0..100) of the best matches for ``query``, best first."""
+        normalized = normalize_text(query)
+        if not normalized or limit <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float64)
+        candidates = self._candidates(normalized)
+        if len(candidates) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float64)
+        texts = [self.text(row) for row in candidates]
+        scores = process.cdist([normalized], texts, scorer=fuzz.WRatio, dtype=np.float32)[0]
+        keep = scores >= MIN_SCORE
+        candidates, scores = candidates[keep], scores[keep]
+        order = np.lexsort((-self._popularity_rank[candidates], -scores))[:limit]
+        return candidates[order], scores[order].astype(np.float64)
+
+    def _candidates(self, normalized: str) -> np.ndarray:
+        symbols = _symbols(_codes(f" {normalized} "), self._alphabet)
+        keys = np.unique(_trigram_keys(symbols, self._char_bits))
+        slots = np.searchsorted(self._trigrams, keys)
+        found = slots < len(self._trigrams)
+        found[found] = self._trigrams[slots[found]] == keys[found]
+        slots = slots[found]
+        if len(slots) == 0:
+            return np.zeros(0, np.int64)
+        starts, ends = self._posting_offsets[slots], self._posting_offsets[slots + 1]
+        by_rarity = np.argsort(ends - starts, kind="stable")[:MAX_QUERY_TRIGRAMS]
+        within_budget = np.cumsum((ends - starts)[by_rarity]) <= VOTE_BUDGET
+        within_budget[:MIN_RARE_TRIGRAMS] = True
+        hits = np.concatenate([self._postings[starts[i]:ends[i]] for i in by_rarity[within_budget]])
+        # Posting lists are sorted: a stable sort (timsort) merges the runs in near-linear time.
+        hits.sort(kind="stable")
+        first = np.flatnonzero(np.concatenate(([True], hits[1:] != hits[:-1])))
+        rows, votes = hits[first], np.diff(np.append(first, len(hits)))
+        if len(rows) > RERANK_POOL:
+            priority = votes.astype(np.int64) * self.n_rows + self._popularity_rank[rows]
+            rows = rows[np.argpartition(-priority, RERANK_POOL)[:RERANK_POOL]]
+        return rows.astype(np.int64)
+
+
+def _normalized_texts(names, artists) -> list[str]:
+    """normalize_text(name + " " + artist) per row, normalising each distinct value once
+    (names and above all artists repeat: a third of the work at MPD scale)."""
+    cache: dict[object, str] = {}
+
+    def norm(value):
+        if value not in cache:
+            cache[value] = normalize_text(value)
+        return cache[value]
+
+    return [" ".join(part for part in (norm(name), norm(artist)) if part) for name, artist in zip(names, artists)]
+
+
+def _codes(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+
+
+def _row_bits(n_rows: int) -> int:
+    return max(1, (n_rows - 1).bit_length())
+
+
+def _char_bits(n_rows: int) -> int:
+    """Bits per character symbol so that a trigram (3 symbols) and a row fit in one int64."""
+    return min(21, (63 - _row_bits(n_rows)) // 3)
+
+
+def _symbols(codes: np.ndarray, alphabet: np.ndarray) -> np.ndarray:
+    """Code point -> its position in ``alphabet`` + 1; characters outside it share symbol 0."""
+    slots = np.searchsorted(alphabet, codes)
+    slots = np.minimum(slots, len(alphabet) - 1)
+    return np.where(alphabet[slots] == codes, slots + 1, 0).astype(np.int64)
+
+
+def _trigram_keys(symbols: np.ndarray, char_bits: int) -> np.ndarray:
+    return (symbols[:-2] << (2 * char_bits)) | (symbols[1:-1] << char_bits) | symbols[2:]
+
+
+def _build_arrays(texts: list[str], popularity: np.ndarray) -> dict[str, np.ndarray]:
+    n = len(texts)
+    encoded = [t.encode() for t in texts]
+    text_offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=text_offsets[1:])
+    # All texts as one code-point array, each padded with spaces (so a word's first and last
+    # letters make trigrams) and separated by NUL; trigrams touching a NUL are dropped.
+    padded = [f" {t} " for t in texts]
+    codes = _codes(_SEPARATOR.join(padded))
+    row_of_code = np.repeat(np.arange(n, dtype=np.int64), [len(p) + 1 for p in padded])[:len(codes)]
+    valid = (codes[:-2] != 0) & (codes[1:-1] != 0) & (codes[2:] != 0)
+    # The most frequent characters get their own symbol; a catalog with more distinct
+    # characters than fit (rare scripts at 2M+ rows) shares one symbol for the rarest, which
+    # only widens the candidate set: the re-rank compares the real text.
+    char_bits, row_bits = _char_bits(n), _row_bits(n)
+    counts = np.bincount(codes)
+    counts[0] = 0
+    present = np.flatnonzero(counts)
+    alphabet = np.sort(present[np.argsort(-counts[present], kind="stable")][:2 ** char_bits - 1])
+    keys = _trigram_keys(_symbols(codes, alphabet), char_bits)[valid]
+    del codes
+    # One sort of (trigram, row) packed into an int64 groups the postings and orders each list.
+    packed = np.sort((keys << row_bits) | row_of_code[:-2][valid])
+    del keys, row_of_code, valid
+    packed = packed[np.r_[True, packed[1:] != packed[:-1]]]  # one posting per (trigram, row)
+    keys = packed >> row_bits
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    popularity_rank = np.empty(n, dtype=np.int64)
+    popularity_rank[np.argsort(popularity, kind="stable")] = np.arange(n)
+    return {
+        "text_blob": np.frombuffer(b"".join(encoded), dtype=np.uint8),
+        "text_offsets": text_offsets,
+        "alphabet": alphabet.astype(np.int64),
+        "trigrams": keys[starts],
+        "posting_offsets": np.r_[starts, len(keys)].astype(np.int64),
+        "postings": (packed & ((1 << row_bits) - 1)).astype(np.int32),
+        "popularity_rank": popularity_rank,
+    }
+
+
+def _save_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+    for stale in path.parent.glob("search-*.npz"):
+        if stale != path:
+            stale.unlink(missing_ok=True)

@@ -1,0 +1,259 @@
+"""Crash drill: ``kill -9`` of ``python -m recsys train`` at random moments, then ``--resume``.
+
+    python scripts/drills/crash_drill.py                 # 20 kills (about 10 minutes on 2 cores)
+    python scripts/drills/crash_drill.py --kills 6 --seed 1
+
+Each kill starts a fresh training run on a small synthetic MPD dataset and kills it with
+SIGKILL in one of three phases, in turn: during an epoch (a random moment after the first
+checkpoint), while a checkpoint is being written (as soon as its temporary file appears, plus a
+random 0-2 ms), or while the artifact is being published (as soon as the hidden
+``.publishing-*`` directory appears, plus a random 0-20 ms). What the process was doing is read
+afterwards from what it left on disk, which a SIGKILL freezes: a ``.last.*.tmp`` file means the
+checkpoint write was cut, a ``.publishing-*`` directory the publish.
+
+After each kill: the model's current artifact (if any) must load and verify, no half-written
+version may be listed, and ``--resume`` must finish and publish a version that verifies and is
+current. Meanwhile a thread loads the current artifact over and over, so "at every moment" is
+checked literally. Prints one line per kill and the counts.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from recsys import artifacts  # noqa: E402
+from recsys.training.checkpoint import LAST, load_checkpoint  # noqa: E402
+
+PHASES = ("epoch", "checkpoint", "publish")
+MODEL = "lightgcn"
+# Small enough that a run takes seconds, big enough that a checkpoint write and a publish take
+# long enough (milliseconds) for a poll to land inside them.
+EPOCHS = 6
+TRAIN_ARGS = ["--model", MODEL, "--epochs", EPOCHS, "--patience", 6, "--steps-per-epoch", 4,
+              "--batch-size", 256, "--dim", 64, "--val-playlists", 20, "--quiet"]
+RUN_TIMEOUT = 300
+
+
+@dataclass
+class KillOutcome:
+    number: int
+    target: str           # the phase aimed at
+    observed: str         # what the process left on disk: epoch, checkpoint write, publish ...
+    epochs_done: int      # epochs in the checkpoint the kill left (0: none)
+    current_ok: bool      # the current artifact (or none yet) loaded and verified after the kill
+    listed_ok: bool       # no half-written version listed
+    resume_ok: bool       # --resume exited 0, published a version that verifies and is current
+    detail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.current_ok and self.listed_ok and self.resume_ok
+
+    def line(self) -> str:
+        verdict = "PASS" if self.passed else "FAIL"
+        return (f"kill {self.number:2d}  aimed at {self.target:<10}  observed {self.observed:<26}  "
+                f"epochs done {self.epochs_done}  current artifact {'ok' if self.current_ok else 'BROKEN'}  "
+                f"resume {'ok' if self.resume_ok else 'FAILED'}  {verdict}  {self.detail}")
+
+
+def make_dataset(out_dir: Path, playlists: int = 300, tracks: int = 1500, seed: int = 0) -> Path:
+    """A small synthetic MPD slice, ingested like the real thing."""
+    from recsys.ingest.mpd import ingest_mpd
+    from recsys.synthetic import write_synthetic_mpd
+
+    if (out_dir / "dataset" / "dataset.json").is_file():
+        return out_dir / "dataset"
+    write_synthetic_mpd(out_dir / "slices", 1, playlists_per_slice=playlists, n_tracks=tracks, seed=seed)
+    ingest_mpd(out_dir / "slices", out_dir / "dataset", name="crash-drill", workers=1)
+    return out_dir / "dataset"
+
+
+def train(dataset: Path, models: Path, checkpoints: Path, *extra) -> subprocess.Popen:
+    command = [sys.executable, "-m", "recsys", "train", "--dataset", dataset, "--out", models,
+               "--checkpoint-dir", checkpoints, *extra]
+    return subprocess.Popen([str(c) for c in command], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def _hidden(directory: Path, prefix: str) -> list[Path]:
+    try:
+        return [p for p in directory.iterdir() if p.name.startswith(prefix)]
+    except FileNotFoundError:
+        return []
+
+
+def _wait_for(proc: subprocess.Popen, appeared, poll: float, timeout: float = RUN_TIMEOUT) -> bool:
+    """Poll until ``appeared()`` or the process ends; True if it appeared while still running."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if appeared():
+            return True
+        time.sleep(poll)
+    return False
+
+
+def kill_during(phase: str, proc: subprocess.Popen, models: Path, checkpoints: Path,
+                rng: random.Random, leftovers: set[Path]) -> bool:
+    """SIGKILL ``proc`` in ``phase``; False if it finished before the moment came. ``leftovers``:
+    hidden directories earlier kills left, which are not this run's publish."""
+    if phase == "epoch":
+        reached = _wait_for(proc, lambda: (checkpoints / LAST).exists(), 0.01)
+        time.sleep(rng.uniform(0.0, 1.5))
+    elif phase == "checkpoint":
+        reached = _wait_for(proc, lambda: bool(_hidden(checkpoints, ".last.")), 0.0002)
+        time.sleep(rng.uniform(0.0, 0.002))
+    else:
+        reached = _wait_for(proc, lambda: bool(set(_hidden(models / MODEL, artifacts.LEFTOVER_PREFIXES[0])) - leftovers),
+                            0.0005)
+        time.sleep(rng.uniform(0.0, 0.02))
+    if proc.poll() is not None:
+        return False
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    return reached
+
+
+def observed_phase(models: Path, checkpoints: Path, versions_before: list[str],
+                   leftovers: set[Path]) -> tuple[str, int]:
+    """What the killed run was doing, from what it left, and the epochs its checkpoint holds."""
+    state = load_checkpoint(checkpoints)  # also proves the checkpoint survived the kill
+    epochs = int(state["run"]["epoch"]) if state else 0
+    if _hidden(checkpoints, ".last."):
+        return "checkpoint write", epochs
+    if set(_hidden(models / MODEL, artifacts.LEFTOVER_PREFIXES[0])) - leftovers:
+        return "publish (writing files)", epochs
+    after = artifacts.versions(models, MODEL)
+    if len(after) > len(versions_before):
+        current = artifacts.current_version(models, MODEL)
+        return ("publish (CURRENT not yet moved)" if current != after[-1] else "after publish"), epochs
+    if state is None:
+        return "start-up (no checkpoint yet)", epochs
+    if epochs >= EPOCHS:
+        return "publish (t-SNE, no files yet)", epochs
+    return "epoch", epochs
+
+
+def check_current(models: Path) -> tuple[bool, str]:
+    """The current artifact verifies, or there is none yet; ``(ok, version or error)``."""
+    if artifacts.current_version(models, MODEL) is None:
+        return True, "none yet"
+    try:
+        return True, artifacts.verify(MODEL, models).version
+    except artifacts.ArtifactError as exc:
+        return False, str(exc)
+
+
+class CurrentWatcher(threading.Thread):
+    """Loads the current artifact in a loop until stopped; counts loads and failures."""
+
+    def __init__(self, models: Path):
+        super().__init__(daemon=True)
+        self.models, self.loads, self.failures = models, 0, []
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            if artifacts.current_version(self.models, MODEL) is not None:
+                try:
+                    artifacts.load_artifact(MODEL, self.models)
+                    self.loads += 1
+                except artifacts.ArtifactError as exc:
+                    self.failures.append(str(exc))
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+def one_kill(number: int, phase: str, dataset: Path, models: Path, checkpoints: Path,
+             rng: random.Random, train_args: list) -> KillOutcome:
+    versions_before = artifacts.versions(models, MODEL)
+    leftovers = set(_hidden(models / MODEL, artifacts.LEFTOVER_PREFIXES[0]))
+    proc = train(dataset, models, checkpoints, *train_args)
+    if not kill_during(phase, proc, models, checkpoints, rng, leftovers):
+        return KillOutcome(number, phase, "finished before the kill", 0, True, True, proc.returncode == 0,
+                           "(moment missed: counted, not a failure of recovery)")
+    observed, epochs = observed_phase(models, checkpoints, versions_before, leftovers)
+    current_ok, current = check_current(models)
+    listed_ok = all((models / MODEL / v / artifacts.MANIFEST).is_file() for v in artifacts.versions(models, MODEL))
+
+    resumed = train(dataset, models, checkpoints, *train_args, "--resume")
+    out, err = resumed.communicate(timeout=RUN_TIMEOUT)
+    resume_ok, detail = resumed.returncode == 0, f"current before resume: {current}"
+    if resume_ok:
+        published = Path(out.strip().splitlines()[-1])
+        try:
+            artifact = artifacts.verify(published)
+            resume_ok = artifacts.current_version(models, MODEL) == artifact.version
+        except artifacts.ArtifactError as exc:
+            resume_ok, detail = False, str(exc)
+    else:
+        detail = err.strip().splitlines()[-1] if err.strip() else f"exit {resumed.returncode}"
+    return KillOutcome(number, phase, observed, epochs, current_ok, listed_ok, resume_ok, detail)
+
+
+def run_drill(workdir: Path, kills: int, seed: int = 0, dataset: Path | None = None,
+              phases: tuple[str, ...] = PHASES, train_args: list = TRAIN_ARGS,
+              report=print) -> tuple[list[KillOutcome], CurrentWatcher]:
+    """``kills`` kill-and-resume rounds in ``workdir``, aimed at ``phases`` in turn; every round
+    shares one models directory (so later rounds kill while an earlier version is current) and
+    has its own checkpoints. ``train_args`` must keep ``--model lightgcn --epochs EPOCHS``."""
+    rng = random.Random(seed)
+    dataset = dataset or make_dataset(workdir)
+    models = workdir / "models"
+    watcher = CurrentWatcher(models)
+    watcher.start()
+    outcomes = []
+    try:
+        for number in range(1, kills + 1):
+            outcome = one_kill(number, phases[(number - 1) % len(phases)], dataset, models,
+                               workdir / f"checkpoints-{number}", rng, train_args)
+            outcomes.append(outcome)
+            report(outcome.line())
+    finally:
+        watcher.stop()
+    return outcomes, watcher
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "out" / "crash-drill")
+    args = parser.parse_args()
+    import shutil
+    shutil.rmtree(args.workdir / "models", ignore_errors=True)
+    for old in args.workdir.glob("checkpoints-*"):
+        shutil.rmtree(old)
+    began = time.perf_counter()
+    outcomes, watcher = run_drill(args.workdir, args.kills, args.seed)
+    print(f"\n{len(outcomes)} kills in {time.perf_counter() - began:.0f} s; observed phases: "
+          + ", ".join(f"{n} {phase}" for phase, n in Counter(o.observed for o in outcomes).items()))
+    print(f"current artifact verified after {sum(o.current_ok for o in outcomes)}/{len(outcomes)} kills; "
+          f"resume finished and published a verified current version after "
+          f"{sum(o.resume_ok for o in outcomes)}/{len(outcomes)}")
+    print(f"background loads of the current artifact during the drill: {watcher.loads} ok, "
+          f"{len(watcher.failures)} failed" + (f" (first: {watcher.failures[0]})" if watcher.failures else ""))
+    leftovers = sum(len(_hidden(args.workdir / "models" / MODEL, p)) for p in artifacts.LEFTOVER_PREFIXES)
+    print(f"hidden leftovers of cut publishes (never listed; `artifacts prune` removes them after "
+          f"{artifacts.STALE_LEFTOVER_SECONDS // 3600} h): {leftovers}")
+    failed = [o for o in outcomes if not o.passed] + (["watcher"] if watcher.failures else [])
+    print("DRILL PASSED" if not failed else f"DRILL FAILED: {len(failed)} problem(s)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""The GNNs on tiny graphs: forward/backward, LightGCN against PyG's, and the two-genre contract."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from recsys.graph import interaction_matrix, normalized_adjacency, side_blocks
+from recsys.models import GNN_MODELS, gnn_class
+from recsys.models.common import SymmetricAdjacency
+from recsys.models.features import track_features
+from recsys.splits import continuation_split
+from recsys.training import make_config, train_model
+from recsys.training.sampling import ContinuationSampler, GraphBuilder
+from recsys.training.trainer import _construct
+
+
+def tiny_graph_and_batch(dataset, model_name):
+    cls = gnn_class(model_name)
+    R = interaction_matrix(dataset)
+    builder = GraphBuilder(side_blocks(dataset.tracks), track_features(dataset.tracks), cls.graph_inputs,
+                           torch.device("cpu"), dataset.n_playlists, dataset.n_tracks)
+    sampler = ContinuationSampler(R, builder, np.random.default_rng(0), holdout=0.3, batch_size=16, max_seeds=4,
+                                  negatives=5, with_pair_labels=getattr(cls, "needs_pair_labels", False))
+    model = _construct(cls, make_config(model_name), num_nodes=builder.num_nodes, num_features=builder.num_features)
+    return model, builder, sampler
+
+
+@pytest.mark.parametrize("model_name", sorted(GNN_MODELS))
+def test_forward_and_backward_on_a_tiny_graph(two_genre_dataset, model_name):
+    torch.manual_seed(0)
+    model, builder, sampler = tiny_graph_and_batch(two_genre_dataset, model_name)
+    graph, batch = sampler.sample()
+    out = model(graph)
+    assert out.shape == (builder.num_nodes, 64)
+    assert torch.isfinite(out).all()
+    loss = model.loss(graph, batch)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+
+
+def test_lightgcn_matches_pyg_values_and_gradients(two_genre_dataset):
+    from torch_geometric.nn.models import LightGCN as PyGLightGCN
+
+    from recsys.models.common import GraphTensors
+    from recsys.models.lightgcn import LightGCN
+
+    ds = two_genre_dataset
+    A = normalized_adjacency(interaction_matrix(ds), side_blocks(ds.tracks))
+    ours = LightGCN(A.shape[0], embedding_dim=16, num_layers=3)
+    theirs = PyGLightGCN(A.shape[0], embedding_dim=16, num_layers=3)
+    theirs.embedding.weight.data.copy_(ours.embedding.weight.data)
+    coo = sp.triu(A).tocoo()  # PyG normalises an undirected edge list itself
+    upper = torch.tensor(np.vstack([coo.row, coo.col]), dtype=torch.long)
+    edge_index = torch.cat([upper, upper.flip(0)], dim=1)
+
+    graph = GraphTensors(ds.n_playlists, ds.n_tracks, A.shape[0], adjacency=SymmetricAdjacency(A))
+    mine, reference = ours(graph), theirs.get_embedding(edge_index)
+    torch.testing.assert_close(mine, reference, rtol=1e-5, atol=1e-6)
+
+    weights = torch.randn_like(mine)  # an arbitrary loss that touches every output entry
+    (mine * weights).sum().backward()
+    (reference * weights).sum().backward()
+    torch.testing.assert_close(ours.embedding.weight.grad, theirs.embedding.weight.grad, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("model_name", sorted(GNN_MODELS))
+def test_two_genres_seeds_from_one_genre_bring_back_that_genre(two_genre_dataset, model_name):
+    ds = two_genre_dataset
+    split = continuation_split(ds, n_test=4, n_val=4, n_seed=4, seed=0)
+    result = train_model(ds, split, model_name, {"epochs": 6, "steps_per_epoch": 10, "batch_size": 128,
+                                                  "negatives": 8, "max_seeds": 4, "embedding_dim": 16}, progress=False)
+    assert result.embeddings.shape == (ds.n_tracks, 16) and result.embeddings.dtype == np.float32
+    from recsys.evaluation import EmbeddingScorer, rank
+
+    genre = ds.tracks["genre"].to_numpy()
+    scorer = EmbeddingScorer(result.embeddings)
+    for query in split.test:
+        top = rank(scorer.score([query.seeds]), [query.seeds], 10)[0]
+        query_genre = genre[query.seeds[0]]
+        assert (genre[top] == query_genre).mean() >= 0.9, (model_name, query_genre, genre[top])
+
+
+def test_symmetric_adjacency_backward_is_the_same_product():
+    A = sp.random(30, 30, density=0.2, random_state=0, dtype=np.float32)
+    A = (A + A.T).tocsr()
+    x = torch.randn(30, 4, requires_grad=True)
+    (SymmetricAdjacency(A) @ x).pow(2).sum().backward()
+    dense = torch.from_numpy(A.toarray())
+    x2 = x.detach().clone().requires_grad_(True)
+    (dense @ x2).pow(2).sum().backward()
+    torch.testing.assert_close(x.grad, x2.grad)
+
+
+def test_sage_neighbour_mean_matches_pyg_scatter_mean(two_genre_dataset):
+    from torch_geometric.utils import scatter
+
+    ds = two_genre_dataset
+    model, builder, sampler = tiny_graph_and_batch(ds, "sage")
+    graph = builder.build(interaction_matrix(ds))
+    x = torch.randn(graph.num_nodes, 8)
+    A = sp.coo_matrix(normalized_adjacency(interaction_matrix(ds), side_blocks(ds.tracks)))
+    src, dst = torch.from_numpy(A.col.astype(np.int64)), torch.from_numpy(A.row.astype(np.int64))
+    expected = scatter(x[src], dst, dim=0, dim_size=graph.num_nodes, reduce="mean")
+    torch.testing.assert_close(graph.neighbour_mean(x), expected, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,97 @@
+"""Track search: accents, case, typos, word order, metacharacters, popularity tie-break, cache."""
+import numpy as np
+import pytest
+
+from fixture_artifacts import XSS_NAME, fixture_catalog
+from recsys import Recommender
+from recsys.serving import RecommendError
+from recsys.serving.index import CACHE_DIR
+from recsys.serving.search import TrackSearch
+
+
+@pytest.fixture(scope="module")
+def rec(tmp_path_factory):
+    from fixture_artifacts import make_fixture_artifact
+
+    return Recommender.load(make_fixture_artifact(tmp_path_factory.mktemp("models")))
+
+
+@pytest.mark.parametrize("query, expected_name", [
+    ("Hoppípolla", "Hoppípolla"),               # exact
+    ("hoppipolla", "Hoppípolla"),               # accents and case
+    ("DÉJÀ VU", "Déjà Vu"),
+    ("deja vu beyonce", "Déjà Vu"),             # name + artist
+    ("beyonce deja vu", "Déjà Vu"),             # artist first
+    ("spades of ace", "Ace of Spades"),         # word order
+    ("hyperbalad", "Hyperballad"),              # missing letter
+    ("daft pnuk one more tmie", "One More Time"),  # transpositions
+    ("beatles something", "Something"),
+    ("heer comes teh sun", "Here Comes the Sun"),
+    ("onerror=alert(1)", XSS_NAME),             # metacharacters in the catalog itself
+    ("Sæglópur", "Sæglópur"),
+])
+def test_best_match_comes_first(rec, query, expected_name):
+    table = rec.search(query, limit=5)
+    assert table["name"].iloc[0] == expected_name, table[["name", "artist", "score"]]
+
+
+@pytest.mark.parametrize("query", [".*", "(", ")", "[", "'; DROP TABLE tracks; --", "%", "_", "\\", '"', "*",
+                                   "a|b", "^$", "\x00", "?" * 50, "ace of spades %", "motörhead.*"])
+def test_metacharacters_are_plain_text(rec, query):
+    table = rec.search(query, limit=5)
+    assert list(table.columns) == ["rank", "track_id", "name", "artist", "album", "n_playlists", "score"]
+    if query.startswith("ace of spades"):
+        assert table["name"].iloc[0] == "Ace of Spades"
+    if query.startswith("motörhead"):
+        assert set(table["artist"]) == {"Motörhead"}
+
+
+def test_artist_query_ties_are_broken_by_popularity(rec):
+    table = rec.search("Röyksopp", limit=10)
+    royksopp = table[table["artist"] == "Röyksopp"]
+    assert len(royksopp) == 3 and royksopp.index.tolist() == [0, 1, 2]
+    assert royksopp["score"].nunique() == 1
+    assert royksopp["n_playlists"].is_monotonic_decreasing and royksopp["n_playlists"].is_unique
+
+
+def test_limits_and_empty_queries(rec):
+    assert len(rec.search("a", limit=2)) <= 2
+    assert rec.search("   ", limit=5).empty
+    assert rec.search("zzqqxxjj", limit=5).empty
+    with pytest.raises(RecommendError, match="search query must be a string"):
+        rec.search(None)
+    with pytest.raises(RecommendError, match="limit must be between 1 and 1000"):
+        rec.search("bjork", limit=0)
+
+
+def test_index_is_cached_beside_the_artifact(rec):
+    rec.search("bjork")
+    cached = list((rec.artifact.path / CACHE_DIR).glob("search-*.npz"))
+    assert len(cached) == 1
+    catalog = fixture_catalog()
+    built_at = cached[0].stat().st_mtime_ns
+    again = TrackSearch.build(catalog["name"], catalog["artist"], catalog["n_playlists"].to_numpy(),
+                              cache_dir=cached[0].parent, checksum=cached[0].stem.removeprefix("search-"))
+    assert cached[0].stat().st_mtime_ns == built_at  # loaded, not rebuilt
+    rows, _ = again.search("jóga")
+    assert catalog["name"].iloc[rows[0]] == "Jóga"
+    cached[0].write_bytes(b"damaged")  # rebuilt, not fatal
+    rebuilt = TrackSearch.build(catalog["name"], catalog["artist"], catalog["n_playlists"].to_numpy(),
+                                cache_dir=cached[0].parent, checksum=cached[0].stem.removeprefix("search-"))
+    assert catalog["name"].iloc[rebuilt.search("jóga")[0][0]] == "Jóga" and cached[0].stat().st_size > 1000
+
+
+def test_common_words_in_a_large_catalog():
+    """20,000 tracks, a tenth named "... love ...": the common-trigram path still ranks the
+    intended track first and stays within the re-rank pool."""
+    rng = np.random.default_rng(0)
+    words = np.array(["blue", "night", "dance", "river", "fire", "dream", "city", "heart", "gold", "rain"])
+    names = [" ".join(rng.choice(words, 3)) + (" love" if i % 10 == 0 else "") for i in range(20_000)]
+    artists = [f"artist {i % 500}" for i in range(20_000)]
+    names[12_345] = "Crazy In Love"
+    artists[12_345] = "Beyoncé"
+    search = TrackSearch.build(names, artists, rng.integers(0, 100, 20_000))
+    rows, scores = search.search("crazy in love beyonce", limit=10)
+    assert rows[0] == 12_345 and scores[0] == 100 and (scores[1:] < 100).all()
+    rows, _ = search.search("love", limit=50)
+    assert len(rows) == 50 and all("love" in names[r] for r in rows)
