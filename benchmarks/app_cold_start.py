@@ -77,11 +77,10 @@ def first_run(seed_ids: list[str], runs: int) -> list[float]:
                                  text=True).stdout.split()[-1]) for _ in range(runs)]
 
 
-def interaction(seed_ids: list[str], n: int) -> tuple[list[float], list[float]]:
-    from recsys.app import session
+def interaction(models: Path, seed_ids: list[str], n: int) -> tuple[list[float], list[float]]:
     from recsys.serving import Recommender
 
-    recommender = Recommender.load(session.models_dir() / artifacts.default_model(session.models_dir()))
+    recommender = Recommender.load(None, models)
     bare = []
     for i in range(n):
         began = time.perf_counter()
@@ -134,7 +133,7 @@ def main() -> int:
     print(f"server side alone (fresh interpreter → Recommend page with recommendations, AppTest): "
           f"median {statistics.median(server):.2f} s, best {min(server):.2f} s")
 
-    page, bare = interaction(seed_ids, args.interactions)
+    page, bare = interaction(models, seed_ids, args.interactions)
     ms = sorted(1000 * t for t in page)
     print(f"\nrecommend interaction, server side, {len(ms)} runs of the Recommend page (5 seeds):")
     print(f"  page run     p50 {statistics.median(ms):7.1f} ms   p95 {ms[int(0.95 * (len(ms) - 1))]:7.1f} ms"

@@ -209,8 +209,8 @@ def part_train() -> None:
 
     header("extrapolated to the MPD (one process; trainer epoch = 40 steps of 1,024 positives)")
     print(f"{'playlists':>9} {'tracks':>10} {'interactions':>12} {'nodes':>10} {'A nnz':>12} {'A MB':>6} "
-          f"{'table GB':>8} {'+Adam GB':>8} {'artifact MB':>11} {'CPU s/step':>10} "
-          + " ".join(f"{name + ' s/step':>15}" for name in GPUS) + f" {'CPU h/epoch':>11}")
+          f"{'table GB':>8} {'+Adam GB':>8} {'artifact MB':>11} {'CPU s/step':>10} {'CPU h/epoch':>11} "
+          + " ".join(f"{name + ' s/step (GPU part)':>28}" for name in GPUS))
     for playlists in TARGETS:
         g = extrapolated_graph(playlists, beta)
         nodes = g["playlists"] + g["tracks"] + g["artists"] + g["albums"]
@@ -222,17 +222,18 @@ def part_train() -> None:
         for bandwidth in GPUS.values():
             gpu_products = big["products"] * spmm_bytes(nnz, nodes) / (SPMM_BANDWIDTH_SHARE * bandwidth)
             # Drawing the graph and converting it stay on the CPU in the CUDA path; the dense node
-            # work is scaled like the products (it is bandwidth-bound too).
-            gpu_dense = nodes * dense_per_node * cpu_bandwidth / (SPMM_BANDWIDTH_SHARE * bandwidth)
-            gpu_steps.append(nnz * (sample_per_edge + csr_per_edge) + gpu_products + gpu_dense)
+            # work is scaled like the products (it is bandwidth-bound too: profiled elementwise ops).
+            gpu_part = gpu_products + nodes * dense_per_node * cpu_bandwidth / (SPMM_BANDWIDTH_SHARE * bandwidth)
+            gpu_steps.append(f"{nnz * (sample_per_edge + csr_per_edge) + gpu_part:.1f} ({gpu_part:.2f})")
         print(f"{playlists:>9,} {g['tracks']:>10,.0f} {g['interactions']:>12,.0f} {nodes:>10,.0f} {nnz:>12,.0f} "
               f"{nnz * 8 / 1e6:>6,.0f} {table / 1e9:>8.2f} {3 * table / 1e9:>8.2f} "
-              f"{g['tracks'] * DIM * 2 / 1e6:>11,.0f} {cpu_step:>10.1f} "
-              + " ".join(f"{s:>15.1f}" for s in gpu_steps) + f" {40 * cpu_step / 3600:>11.2f}")
+              f"{g['tracks'] * DIM * 2 / 1e6:>11,.0f} {cpu_step:>10.1f} {40 * cpu_step / 3600:>11.2f} "
+              + " ".join(f"{s:>28}" for s in gpu_steps))
     print("table GB = float32 node embeddings; +Adam = with Adam's two moment tensors; A MB = the step's "
           "CSR matrix (4-byte index + 4-byte value per non-zero); artifact MB = float16 track embeddings; "
-          f"GPU s/step = CPU graph drawing and torch CSR conversion + products at {SPMM_BANDWIDTH_SHARE:.0%} "
-          "of the GPU's memory bandwidth")
+          f"GPU s/step = CPU graph drawing and torch CSR conversion + (in brackets) the GPU part: products and "
+          f"dense work at {SPMM_BANDWIDTH_SHARE:.0%} of the GPU's memory bandwidth; a DDP step also all-reduces "
+          "the dense embedding gradient, table GB per step")
     print(f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (the machine was shared)")
 
 

@@ -9,7 +9,8 @@ and build time, resident memory; ``recommend`` (5 seeds of one genre, k=20) p50/
 without building the DataFrame, the index search alone, and exact numpy brute force (1 and 2
 BLAS threads); recall@100 of the index against exact results; for the largest size an nprobe
 sweep, 1 vs 2 OpenMP threads per search and exact-search latency by catalog size (which sets
-FLAT_MAX_ROWS); ``search`` build time, p50/p99 and how often the intended track is found.
+FLAT_MAX_ROWS); ``search`` build time, p50/p99 and how often the intended track is found;
+for catalogs of the default app size, the time of the offline t-SNE map (recsys/projection.py).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from recsys import Recommender  # noqa: E402
 from recsys.artifacts import publish  # noqa: E402
+from recsys.projection import project  # noqa: E402
 from recsys.scoring import seed_query  # noqa: E402
 from recsys.serving import index as index_module  # noqa: E402
 
@@ -220,6 +222,14 @@ def bench_catalog(n: int, n_queries: int, workdir: Path, *, sweep: bool) -> None
         found[kinds[i % 5]].append(hit)
     print("  intended track in top 10: " + ", ".join(f"{k} {np.mean(v):.2f}" for k, v in found.items()))
     print(f"resident memory at end   {rss_mb():8.0f} MB")
+    if n <= index_module.FLAT_MAX_ROWS:  # the default app size: time the offline 2-D map too
+        start = time.perf_counter()
+        layout = project(rec.embeddings)
+        seconds = time.perf_counter() - start
+        _, neighbours = faiss.knn(np.ascontiguousarray(layout[:3000]), np.ascontiguousarray(layout), 11)
+        same_genre = (labels[neighbours[:, 1:]] == labels[:3000, None]).mean()
+        print(f"projection (t-SNE, at publish) {seconds:6.1f} s   "
+              f"(10 nearest on the map in the track's genre: {same_genre:.3f})")
 
 
 def main(argv: list[str] | None = None) -> int:

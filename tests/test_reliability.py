@@ -23,7 +23,8 @@ TINY_TRAINING = ["--model", "lightgcn", "--epochs", crash_drill.EPOCHS, "--patie
 def test_kill_9_while_checkpointing_and_while_publishing_then_resume(tmp_path):
     """Mid-epoch kills are tested in test_training.py; these are the two short windows. After each
     kill the current artifact (none, then the first resume's) verifies, and --resume publishes."""
-    rows = two_genre_rows(n_playlists_per_genre=12, playlist_length=20)
+    # 40 tracks: below recsys.projection's t-SNE threshold, so publishing takes milliseconds, not seconds.
+    rows = two_genre_rows(n_playlists_per_genre=12, tracks_per_genre=20, playlist_length=16)
     dataset = write_dataset(from_rows(rows, name="two_genres", source="test"), tmp_path / "two_genres").path
     outcomes, watcher = crash_drill.run_drill(tmp_path, kills=2, dataset=dataset, phases=("checkpoint", "publish"),
                                               train_args=TINY_TRAINING, report=lambda line: None)

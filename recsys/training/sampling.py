@@ -17,7 +17,7 @@ import torch
 from recsys.graph import bipartite_adjacency, cooccurrence, shares_playlist, symmetric_normalize
 from recsys.models.common import Batch, GraphTensors, SymmetricAdjacency
 
-# What each GraphTensors field costs to build; a model names the ones it reads (GRAPH_INPUTS).
+# The GraphTensors fields a builder can fill; each model class names the ones it reads (graph_inputs).
 GRAPH_FIELDS = ("adjacency", "adjacency_self", "features")
 
 
@@ -37,7 +37,8 @@ class GraphBuilder:
         self.num_nodes = n_playlists + n_tracks + sum(b.shape[1] for b in self.side)
         self.features = None
         if "features" in self.needs:
-            self.features = torch.from_numpy(node_features(track_features, n_playlists, [b.shape[1] for b in self.side])).to(device)
+            features = node_features(track_features, n_playlists, [b.shape[1] for b in self.side])
+            self.features = torch.from_numpy(features).to(device)
 
     @property
     def num_features(self) -> int:
@@ -50,7 +51,8 @@ class GraphBuilder:
             graph.adjacency = SymmetricAdjacency(symmetric_normalize(A), self.device)
             graph.degree = torch.from_numpy(np.asarray(A.sum(axis=1), dtype=np.float32)).to(self.device)
         if "adjacency_self" in self.needs:
-            graph.adjacency_self = SymmetricAdjacency(symmetric_normalize(A + sp.identity(A.shape[0], np.float32, "csr")), self.device)
+            with_loops = A + sp.identity(A.shape[0], np.float32, "csr")
+            graph.adjacency_self = SymmetricAdjacency(symmetric_normalize(with_loops), self.device)
         return graph
 
 
