@@ -68,7 +68,8 @@ def main() -> int:
         print(f"published {path.relative_to(ROOT)}", flush=True)
     winner = max(trained, key=lambda name: results[name]["ndcg_at_k"])
     set_default_model(MODELS, winner)
-    print(f"default model: {winner}; report {report.relative_to(ROOT)}; {time.perf_counter() - began:.0f}s total")
+    print(f"default model: {winner}; report {report.relative_to(ROOT)}; "
+          f"{time.perf_counter() - began:.0f}s total")
     return 0
 
 

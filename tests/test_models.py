@@ -19,9 +19,11 @@ def tiny_graph_and_batch(dataset, model_name):
     R = interaction_matrix(dataset)
     builder = GraphBuilder(side_blocks(dataset.tracks), track_features(dataset.tracks), cls.graph_inputs,
                            torch.device("cpu"), dataset.n_playlists, dataset.n_tracks)
-    sampler = ContinuationSampler(R, builder, np.random.default_rng(0), holdout=0.3, batch_size=16, max_seeds=4,
-                                  negatives=5, with_pair_labels=getattr(cls, "needs_pair_labels", False))
-    model = _construct(cls, make_config(model_name), num_nodes=builder.num_nodes, num_features=builder.num_features)
+    sampler = ContinuationSampler(R, builder, np.random.default_rng(0), holdout=0.3, batch_size=16,
+                                  max_seeds=4, negatives=5,
+                                  with_pair_labels=getattr(cls, "needs_pair_labels", False))
+    model = _construct(cls, make_config(model_name), num_nodes=builder.num_nodes,
+                       num_features=builder.num_features)
     return model, builder, sampler
 
 
@@ -70,8 +72,9 @@ def test_lightgcn_matches_pyg_values_and_gradients(two_genre_dataset):
 def test_two_genres_seeds_from_one_genre_bring_back_that_genre(two_genre_dataset, model_name):
     ds = two_genre_dataset
     split = continuation_split(ds, n_test=4, n_val=4, n_seed=4, seed=0)
-    result = train_model(ds, split, model_name, {"epochs": 6, "steps_per_epoch": 10, "batch_size": 128,
-                                                  "negatives": 8, "max_seeds": 4, "embedding_dim": 16}, progress=False)
+    settings = {"epochs": 6, "steps_per_epoch": 10, "batch_size": 128, "negatives": 8, "max_seeds": 4,
+                "embedding_dim": 16}
+    result = train_model(ds, split, model_name, settings, progress=False)
     assert result.embeddings.shape == (ds.n_tracks, 16) and result.embeddings.dtype == np.float32
     from recsys.evaluation import EmbeddingScorer, rank
 

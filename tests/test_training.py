@@ -70,9 +70,10 @@ def test_resumed_run_equals_an_uninterrupted_one(dataset_dir, tmp_path):
     ds = load_dataset(dataset_dir)
     split = continuation_split(ds, n_test=0, n_val=4, seed=0)
     straight = train_model(ds, split, "lightgcn", {**TINY, "epochs": 4, "patience": 99}, progress=False)
-    train_model(ds, split, "lightgcn", {**TINY, "epochs": 2, "patience": 99}, checkpoint_dir=tmp_path, progress=False)
-    resumed = train_model(ds, split, "lightgcn", {**TINY, "epochs": 4, "patience": 99}, checkpoint_dir=tmp_path,
-                          resume=True, progress=False)
+    train_model(ds, split, "lightgcn", {**TINY, "epochs": 2, "patience": 99}, checkpoint_dir=tmp_path,
+                progress=False)
+    resumed = train_model(ds, split, "lightgcn", {**TINY, "epochs": 4, "patience": 99},
+                          checkpoint_dir=tmp_path, resume=True, progress=False)
     np.testing.assert_array_equal(straight.embeddings, resumed.embeddings)
     np.testing.assert_array_equal(straight.curves[["train_loss", "val_ndcg@20"]].to_numpy(),
                                   resumed.curves[["train_loss", "val_ndcg@20"]].to_numpy())

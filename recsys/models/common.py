@@ -68,7 +68,8 @@ class GraphTensors:
 
     ``adjacency`` is the normalised adjacency without self loops (LightGCN) and ``degree`` the
     node degrees it was normalised by, ``adjacency_self`` the GCN one with self loops, and
-    ``features`` a (num_nodes × num_features) matrix (tracks' features; other nodes carry their type one-hot).
+    ``features`` a (num_nodes × num_features) matrix (tracks' features; every node its type
+    one-hot).
     Fields a model does not read may be None.
     """
 
@@ -117,7 +118,8 @@ def query_scores(track_embeddings: torch.Tensor, batch: Batch) -> tuple[torch.Te
     """
     unit = F.normalize(track_embeddings, dim=-1)  # once for the table, cheaper than per gathered row
     queries = F.normalize((unit[batch.seeds] * batch.seed_mask.unsqueeze(-1)).sum(1), dim=-1)
-    return (queries * unit[batch.positives]).sum(-1), torch.einsum("bd,bnd->bn", queries, unit[batch.negatives])
+    negatives = torch.einsum("bd,bnd->bn", queries, unit[batch.negatives])
+    return (queries * unit[batch.positives]).sum(-1), negatives
 
 
 def bpr_loss(pos: torch.Tensor, neg: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -132,5 +134,6 @@ def cooccurrence_loss(track_embeddings: torch.Tensor, batch: Batch, margin: floa
     n_neg = batch.negatives.shape[1]
     a = torch.cat([anchors, anchors.repeat_interleave(n_neg, dim=0)])
     b = torch.cat([track_embeddings[batch.positives], track_embeddings[batch.negatives.reshape(-1)]])
-    y = torch.cat([torch.ones_like(batch.positives, dtype=a.dtype), batch.negative_labels.reshape(-1).to(a.dtype)])
+    y = torch.cat([torch.ones_like(batch.positives, dtype=a.dtype),
+                   batch.negative_labels.reshape(-1).to(a.dtype)])
     return F.cosine_embedding_loss(a, b, y, margin=margin)

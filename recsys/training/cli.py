@@ -18,7 +18,8 @@ def run(args: argparse.Namespace) -> int:
     from recsys.training.trainer import make_config, train_model
 
     dataset = load_dataset(args.dataset)
-    overrides = {field: getattr(args, flag) for flag, field in FLAGS.items() if getattr(args, flag) is not None}
+    overrides = {field: getattr(args, flag) for flag, field in FLAGS.items()
+                 if getattr(args, flag) is not None}
     if args.no_side_nodes:
         overrides["side_nodes"] = ()
     config = make_config(args.model, overrides)

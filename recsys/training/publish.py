@@ -16,7 +16,8 @@ from recsys.training.trainer import TrainResult
 def artifact_catalog(dataset: Dataset) -> pd.DataFrame:
     """The served catalog: the dataset's tracks (row i = track_idx i) plus ``n_playlists``."""
     catalog = dataset.tracks.copy()
-    catalog["n_playlists"] = np.bincount(dataset.interactions["track_idx"], minlength=dataset.n_tracks).astype(np.int32)
+    counts = np.bincount(dataset.interactions["track_idx"], minlength=dataset.n_tracks)
+    catalog["n_playlists"] = counts.astype(np.int32)
     return catalog
 
 
@@ -35,4 +36,5 @@ def publish_result(models_dir: str | os.PathLike, model: str, dataset: Dataset, 
     The manifest's metrics are the best validation epoch's plus ``extra_metrics`` (e.g. test)."""
     return publish(models_dir, model, embeddings=result.embeddings, catalog=artifact_catalog(dataset),
                    curves=result.curves, config=result.config, dataset_meta=dataset_meta(dataset, split),
-                   metrics={**result.metrics, **(extra_metrics or {})}, dtype=dtype, make_current=make_current)
+                   metrics={**result.metrics, **(extra_metrics or {})}, dtype=dtype,
+                   make_current=make_current)

@@ -79,14 +79,16 @@ class ContinuationSampler:
     """
 
     def __init__(self, R: sp.csr_matrix, builder: GraphBuilder, rng: np.random.Generator, *,
-                 holdout: float, batch_size: int, max_seeds: int, negatives: int, with_pair_labels: bool = False):
+                 holdout: float, batch_size: int, max_seeds: int, negatives: int,
+                 with_pair_labels: bool = False):
         coo = sp.csr_matrix(R).tocoo()
         self.rows, self.cols = coo.row.astype(np.int64), coo.col.astype(np.int64)
         if len(self.rows) == 0:
             raise ValueError("no training interactions")
         self.shape = R.shape
         self.builder, self.rng = builder, rng
-        self.holdout, self.batch_size, self.max_seeds, self.negatives = holdout, batch_size, max_seeds, negatives
+        self.holdout, self.batch_size = holdout, batch_size
+        self.max_seeds, self.negatives = max_seeds, negatives
         self.cooccurrence = cooccurrence(R) if with_pair_labels else None
 
     def sample(self) -> tuple[GraphTensors, Batch]:
@@ -94,14 +96,15 @@ class ContinuationSampler:
         hidden = rng.random(len(self.rows)) < self.holdout
         if not hidden.any():
             hidden[rng.integers(len(hidden))] = True
-        visible = sp.csr_matrix((np.ones(int((~hidden).sum()), np.float32), (self.rows[~hidden], self.cols[~hidden])),
-                                shape=self.shape)
+        rows, cols = self.rows[~hidden], self.cols[~hidden]
+        visible = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=self.shape)
         picked = rng.choice(np.flatnonzero(hidden), size=self.batch_size)
         playlists, positives = self.rows[picked], self.cols[picked]
 
         starts, counts = visible.indptr[playlists], np.diff(visible.indptr)[playlists]
         offsets = (rng.random((self.batch_size, self.max_seeds)) * counts[:, None]).astype(np.int64)
-        seeds = visible.indices[np.minimum(starts[:, None] + offsets, max(visible.nnz - 1, 0))].astype(np.int64)
+        positions = np.minimum(starts[:, None] + offsets, max(visible.nnz - 1, 0))
+        seeds = visible.indices[positions].astype(np.int64)
         n_seeds = rng.integers(1, self.max_seeds + 1, size=self.batch_size)
         seed_mask = (np.arange(self.max_seeds)[None, :] < n_seeds[:, None]) & (counts[:, None] > 0)
         keep = seed_mask.any(1)  # a playlist with every edge hidden has no query this step
@@ -109,11 +112,13 @@ class ContinuationSampler:
 
         labels = None
         if self.cooccurrence is not None:
-            pairs = shares_playlist(self.cooccurrence, np.repeat(seeds[:, 0], self.negatives), negatives.ravel())
+            anchors = np.repeat(seeds[:, 0], self.negatives)
+            pairs = shares_playlist(self.cooccurrence, anchors, negatives.ravel())
             labels = np.where(pairs, 1, -1).reshape(negatives.shape)[keep]
         device = self.builder.device
         tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
         batch = Batch(seeds=tensor(seeds[keep]), seed_mask=tensor(seed_mask[keep].astype(np.float32)),
                       positives=tensor(positives[keep]), negatives=tensor(negatives[keep]),
-                      anchors=tensor(seeds[keep, 0]), negative_labels=None if labels is None else tensor(labels))
+                      anchors=tensor(seeds[keep, 0]),
+                      negative_labels=None if labels is None else tensor(labels))
         return self.builder.build(visible), batch

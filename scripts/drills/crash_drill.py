@@ -1,12 +1,12 @@
 """Crash drill: ``kill -9`` of ``python -m recsys train`` at random moments, then ``--resume``.
 
-    python scripts/drills/crash_drill.py                 # 20 kills (about 10 minutes on 2 cores)
+    python scripts/drills/crash_drill.py                 # 20 kills (25 minutes on 2 busy cores)
     python scripts/drills/crash_drill.py --kills 6 --seed 1
 
 Each kill starts a fresh training run on a small synthetic MPD dataset and kills it with
 SIGKILL in one of three phases, in turn: during an epoch (a random moment after the first
-checkpoint), while a checkpoint is being written (as soon as its temporary file appears, plus a
-random 0-2 ms), or while the artifact is being published (as soon as the hidden
+checkpoint), while a checkpoint is being written (as soon as the temporary file of a random
+epoch's checkpoint appears, plus a random 0-2 ms), or while the artifact is being published (as soon as the hidden
 ``.publishing-*`` directory appears, plus a random 0-20 ms). What the process was doing is read
 afterwards from what it left on disk, which a SIGKILL freezes: a ``.last.*.tmp`` file means the
 checkpoint write was cut, a ``.publishing-*`` directory the publish.
@@ -112,7 +112,21 @@ def kill_during(phase: str, proc: subprocess.Popen, models: Path, checkpoints: P
         reached = _wait_for(proc, lambda: (checkpoints / LAST).exists(), 0.01)
         time.sleep(rng.uniform(0.0, 1.5))
     elif phase == "checkpoint":
-        reached = _wait_for(proc, lambda: bool(_hidden(checkpoints, ".last.")), 0.0002)
+        # The write of a random epoch's checkpoint: from the second on, the previous one must survive.
+        # Writes are counted by the temporary files seen and by the checkpoints completed (each
+        # os.replace gives last.pt a new inode and time), so a write too quick for the poll counts.
+        nth, temporaries, completed = rng.randint(1, EPOCHS), set(), set()
+
+        def nth_write_started() -> bool:
+            writing = {p.name for p in _hidden(checkpoints, ".last.")}
+            temporaries.update(writing)
+            try:
+                stat = (checkpoints / LAST).stat()
+                completed.add((stat.st_ino, stat.st_mtime_ns))
+            except FileNotFoundError:
+                pass
+            return bool(writing) and max(len(temporaries), len(completed) + 1) >= nth
+        reached = _wait_for(proc, nth_write_started, 0.0002)
         time.sleep(rng.uniform(0.0, 0.002))
     else:
         reached = _wait_for(proc, lambda: bool(set(_hidden(models / MODEL, artifacts.LEFTOVER_PREFIXES[0])) - leftovers),
