@@ -139,6 +139,7 @@ def publish(models_dir: str | os.PathLike, model: str, *, embeddings: np.ndarray
     model_dir = Path(models_dir) / model
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=LEFTOVER_PREFIXES[0], dir=model_dir))
+    tmp.chmod(0o755)  # mkdtemp makes it 0700; an app running as another user must read it
     try:
         np.save(tmp / EMBEDDINGS, stored, allow_pickle=False)
         catalog.to_parquet(tmp / CATALOG, index=False)

@@ -226,6 +226,7 @@ def write_dataset(ds: Dataset, out_dir: str | os.PathLike) -> Dataset:
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it 0700; the dataset is meant to be shared
     try:
         tracks.to_parquet(tmp / "tracks.parquet", index=False)
         playlists.to_parquet(tmp / "playlists.parquet", index=False)
@@ -269,6 +270,7 @@ class DatasetWriter:
         self.meta = {"name": name or self.out.name, "source": source}
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", dir=self.out.parent))
+        self._tmp.chmod(0o755)
         self._writers: dict = {}
         self._rows = dict.fromkeys(_REQUIRED, 0)
         self._hash = hashlib.sha256()  # track ids as they come; interactions at close()

@@ -281,6 +281,9 @@ def test_links_csv_and_escaping():
     assert csv.splitlines()[0] == "#,Track,Artist,Score,Because you picked,Spotify,track_id"
     assert '"Say ""hi"", again"' in csv
     assert ",Ä," in csv
+    formula = view.assign(name=["=HYPERLINK(\"http://x\")"], artist=["@SUM(A1)"])
+    csv = tables.to_csv(tables.recommendations_view(formula)).decode()
+    assert "'=HYPERLINK" in csv and ",'@SUM(A1)," in csv
 
 
 def log_in(spotify: FakeSpotify, user: str) -> AppTest:

@@ -58,8 +58,18 @@ def recommendations_view(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_csv(view: pd.DataFrame) -> bytes:
-    """UTF-8 CSV of a view, with its column names as the user sees them."""
-    return view.rename(columns=RESULT_COLUMNS).to_csv(index=False).encode("utf-8")
+    """UTF-8 CSV of a view, with its column names as the user sees them. Text cells that a
+    spreadsheet would run as a formula (leading ``= + - @``, tab or CR) get a leading apostrophe."""
+    view = view.rename(columns=RESULT_COLUMNS)
+    for col in view.columns[view.dtypes.map(pd.api.types.is_string_dtype)]:
+        view[col] = view[col].map(_defuse_formula)
+    return view.to_csv(index=False).encode("utf-8")
+
+
+def _defuse_formula(value: object) -> object:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def escape_markdown(text: object) -> str:

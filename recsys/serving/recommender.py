@@ -110,6 +110,10 @@ class Recommender:
     def version(self) -> str:
         return self.artifact.version
 
+    def catalog_rows(self, track_ids: Iterable[str]) -> np.ndarray:
+        """Catalog (and embedding) rows of ``track_ids``, in order; -1 for ids not in the catalog."""
+        return np.fromiter((self._row_of.get(t, -1) for t in track_ids), dtype=np.int64)
+
     # ---------------------------------------------------------------- recommendations
 
     def recommend(self, seed_track_ids: Iterable[str], k: int = 20, exclude: Iterable[str] = (),
