@@ -174,12 +174,49 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def run(args) -> int:
-    """``python -m recsys evaluate``: one split, every requested model fitted (baselines, tuned on
-    the validation queries) or trained (GNNs, via ``recsys.training.train_model``), measured on
-    the test queries; writes the report and prints its path last."""
-    from recsys.dataset import load_dataset
+def compare(dataset, split, names: Sequence[str], *, k: int = 20, gnn_overrides: dict | None = None,
+            on_result=None) -> tuple[dict, dict]:
+    """Fit every baseline in ``names`` (tuned on the validation queries) and train every GNN
+    (``recsys.training.train_model``) on ``split.train``; measure each on the test queries.
+
+    Returns ``(results, trained)``: per-model report rows, and each GNN's ``TrainResult`` (so a
+    caller can publish exactly the embeddings that were measured). ``on_result(name, results,
+    trained)`` runs after each model: to rewrite the report so a later failure keeps the figures
+    so far, or to publish a GNN while the next one trains.
+    """
     from recsys.graph import interaction_matrix
+    from recsys.models.baselines import BASELINES
+
+    R = interaction_matrix(split.train, dataset.n_playlists, dataset.n_tracks)
+    results, trained = {}, {}
+    for name in names:
+        if name in BASELINES:
+            scorer, seconds, config, notes = fit_baseline(BASELINES[name], R, dataset, split.val, k)
+        else:
+            result = trained[name] = _gnn_trainer()(dataset, split, name, gnn_overrides or None)
+            scorer, seconds, config = EmbeddingScorer(result.embeddings), result.seconds, result.config
+            notes = (f"embeddings scored as served; best of {len(result.curves)} epochs at epoch "
+                     f"{result.metrics.get('best_epoch', len(result.curves))}")
+        r = results[name] = {**evaluate(scorer, split.test, k=k), "train_seconds": seconds,
+                             "config": config, "notes": notes}
+        print(f"{name:16s} NDCG@{k} {r['ndcg_at_k']:.4f}  R-prec {r['r_precision']:.4f}  "
+              f"Recall@{k} {r['recall_at_k']:.4f}  fit {seconds:.1f}s", flush=True)
+        if on_result is not None:
+            on_result(name, results, trained)
+    return results, trained
+
+
+def report_meta(dataset, split, **extra) -> dict:
+    """The report's header: which data and which split the figures come from."""
+    return {"dataset": dataset.name, "fingerprint": dataset.meta.get("fingerprint"),
+            "playlists": dataset.n_playlists, "tracks": dataset.n_tracks, "split": split.describe(),
+            **extra}
+
+
+def run(args) -> int:
+    """``python -m recsys evaluate``: one split, every requested model fitted or trained and
+    measured on the test queries (``compare``); writes the report and prints its path last."""
+    from recsys.dataset import load_dataset
     from recsys.models import GNN_MODELS
     from recsys.models.baselines import BASELINES
     from recsys.splits import continuation_split
@@ -190,36 +227,23 @@ def run(args) -> int:
         raise RecsysError(f"--models: unknown model(s) {unknown or args.models!r}; "
                           f"choose from {', '.join([*BASELINES, *GNN_MODELS])}")
     overrides = _parse_overrides(args.set or [])
-    train_model = _gnn_trainer() if any(n in GNN_MODELS for n in names) else None
+    if any(n in GNN_MODELS for n in names):
+        _gnn_trainer()  # fail before any work if training cannot be imported
 
     dataset = load_dataset(args.dataset)
     split = continuation_split(dataset, n_test=args.n_test, n_val=args.n_val, n_seed=args.n_seed,
                                seed=args.seed)
-    R = interaction_matrix(split.train, dataset.n_playlists, dataset.n_tracks)
     print(f"{dataset.name}: {len(split.test)} test and {len(split.val)} validation playlists, "
           f"{split.n_seed} seeds each", flush=True)
-    meta = {"dataset": dataset.name, "fingerprint": dataset.meta.get("fingerprint"),
-            "playlists": dataset.n_playlists, "tracks": dataset.n_tracks, "split": split.describe()}
+    meta = report_meta(dataset, split)
     out_dir = args.out or Path("reports") / dataset.name
-    results = {}
-    for name in names:
-        if name in BASELINES:
-            scorer, seconds, config, notes = _fit_baseline(BASELINES[name], R, dataset, split.val, args.k)
-        else:
-            trained = train_model(dataset, split, name, overrides or None)
-            scorer, seconds, config = EmbeddingScorer(trained.embeddings), trained.seconds, trained.config
-            notes = f"embeddings scored as served; {len(trained.curves)} epochs"
-        r = results[name] = {**evaluate(scorer, split.test, k=args.k), "train_seconds": seconds,
-                             "config": config, "notes": notes}
-        print(f"{name:16s} NDCG@{args.k} {r['ndcg_at_k']:.4f}  R-prec {r['r_precision']:.4f}  "
-              f"Recall@{args.k} {r['recall_at_k']:.4f}  train {seconds:.1f}s", flush=True)
-        # Rewritten after every model, so a failure in a later one keeps the figures so far.
-        report_path = write_report(results, out_dir, meta)
-    print(report_path)
+    compare(dataset, split, names, k=args.k, gnn_overrides=overrides,
+            on_result=lambda _name, results, _trained: write_report(results, out_dir, meta))
+    print(Path(out_dir) / "report.json")
     return 0
 
 
-def _fit_baseline(cls, R, dataset, val: Sequence[Query], k: int) -> tuple[Scorer, float, dict, str]:
+def fit_baseline(cls, R, dataset, val: Sequence[Query], k: int) -> tuple[Scorer, float, dict, str]:
     """Tune ``cls`` over its ``param_grid`` on the validation queries, then fit the best setting;
     returns (fitted model, seconds of the final fit, its parameters, a note for the report)."""
     config, notes = {}, []

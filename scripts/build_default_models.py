@@ -10,21 +10,21 @@ Runs in under 5 minutes on 2 CPU cores.
 """
 from __future__ import annotations
 
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from recsys.artifacts import prune, set_default_model  # noqa: E402
-from recsys.evaluation import EmbeddingScorer, _fit_baseline, evaluate, write_report  # noqa: E402
-from recsys.graph import interaction_matrix  # noqa: E402
+from recsys.evaluation import compare, report_meta, write_report  # noqa: E402
 from recsys.ingest.csv import ingest_csv  # noqa: E402
 from recsys.models import GNN_MODELS  # noqa: E402
 from recsys.models.baselines import BASELINES  # noqa: E402
 from recsys.splits import continuation_split  # noqa: E402
-from recsys.training import train_model  # noqa: E402
 from recsys.training.publish import publish_result  # noqa: E402
 
 CSV = ROOT / "data" / "spotify_songs.csv"
@@ -40,32 +40,21 @@ def main() -> int:
     began = time.perf_counter()
     dataset = ingest_csv(CSV, DATASET)
     split = continuation_split(dataset, n_test=100, n_val=50, n_seed=10, seed=0)
-    R = interaction_matrix(split.train, dataset.n_playlists, dataset.n_tracks)
-    results, trained = {}, {}
+    # Training runs on one core (recsys.training sets one torch thread), so each GNN is published
+    # (mostly its t-SNE map) by a second process while the next one trains.
+    publishing = {}
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        def publish_when_measured(name, results, trained):
+            if name in trained:
+                publishing[name] = pool.submit(publish_measured, name, dataset, trained[name], split,
+                                               results[name])
 
-    for name, cls in BASELINES.items():
-        scorer, seconds, config, notes = _fit_baseline(cls, R, dataset, split.val, K)
-        results[name] = {**evaluate(scorer, split.test, k=K), "train_seconds": seconds, "config": config,
-                         "notes": notes}
-        report_line(name, results[name])
-    for name in GNN_MODELS:
-        trained[name] = result = train_model(dataset, split, name, TRAINING, progress=False)
-        results[name] = {**evaluate(EmbeddingScorer(result.embeddings), split.test, k=K),
-                         "train_seconds": result.seconds, "config": result.config,
-                         "notes": f"GNN, served as published; best of {len(result.curves)} epochs at epoch "
-                                  f"{result.metrics['best_epoch']}"}
-        report_line(name, results[name])
-
-    meta = {"dataset": dataset.name, "fingerprint": dataset.meta.get("fingerprint"),
-            "playlists": dataset.n_playlists, "tracks": dataset.n_tracks, "split": split.describe(),
-            "built_by": "scripts/build_default_models.py"}
-    report = write_report(results, MODELS, meta)
-    for name, result in trained.items():
-        test = {f"test_{key}": value for key, value in results[name].items()
-                if key in ("r_precision", "ndcg_at_k", "recall_at_k", "hit_rate_at_k", "clicks", "coverage")}
-        path = publish_result(MODELS, name, dataset, result, split, extra_metrics=test)
-        prune(MODELS, name, keep=1)
-        print(f"published {path.relative_to(ROOT)}", flush=True)
+        results, trained = compare(dataset, split, [*BASELINES, *GNN_MODELS], k=K, gnn_overrides=TRAINING,
+                                   on_result=publish_when_measured)
+        report = write_report(results, MODELS,
+                              report_meta(dataset, split, built_by="scripts/build_default_models.py"))
+        for future in publishing.values():
+            print(f"published {future.result().relative_to(ROOT)}", flush=True)
     winner = max(trained, key=lambda name: results[name]["ndcg_at_k"])
     set_default_model(MODELS, winner)
     print(f"default model: {winner}; report {report.relative_to(ROOT)}; "
@@ -73,9 +62,13 @@ def main() -> int:
     return 0
 
 
-def report_line(name: str, r: dict) -> None:
-    print(f"{name:16s} NDCG@{K} {r['ndcg_at_k']:.4f}  R-prec {r['r_precision']:.4f}  "
-          f"Recall@{K} {r['recall_at_k']:.4f}  fit {r['train_seconds']:.1f}s", flush=True)
+def publish_measured(name, dataset, result, split, measured: dict) -> Path:
+    """Publish one GNN with its test figures in the manifest, keeping only this version."""
+    test = {f"test_{key}": value for key, value in measured.items()
+            if key in ("r_precision", "ndcg_at_k", "recall_at_k", "hit_rate_at_k", "clicks", "coverage")}
+    path = publish_result(MODELS, name, dataset, result, split, extra_metrics=test)
+    prune(MODELS, name, keep=1)
+    return path
 
 
 if __name__ == "__main__":
