@@ -24,10 +24,12 @@ test: $(VENV)/.dev-installed chromium
 models: $(VENV)/.dev-installed
 	$(PY) scripts/build_default_models.py
 
-bench: $(VENV)/.dev-installed
+# Speed figures (printed; run on a quiet machine). The README records what they printed.
+bench: $(VENV)/.dev-installed chromium
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/serving.py
 	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/app_cold_start.py
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
