@@ -12,6 +12,7 @@ totals (MPD_*), which anchor the extrapolation; each extrapolated figure says ho
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -239,9 +240,14 @@ def part_train() -> None:
 
 # ------------------------------------------------------------------------------------------ DDP
 
-def part_ddp(n_slices: int = 8, steps: int = 8, epochs: int = 2) -> None:
-    """Wall seconds per trainer epoch, 1 process against torchrun with 2 (gloo, CPU)."""
-    from recsys.artifacts import list_artifacts, verify
+def part_ddp(n_slices: int = 4, steps: int = 24, epochs: int = 2) -> None:
+    """Wall seconds per trainer epoch, 1 process against torchrun with 2 (gloo, CPU). Each run is
+    stopped once its checkpoint holds the last epoch: publishing (a t-SNE map of every track) is
+    not what is compared."""
+    import signal
+
+    from recsys.dataset import load_dataset
+    from recsys.training.checkpoint import LAST, load_checkpoint
 
     header(f"DDP on this machine: seconds per epoch of {steps} steps, {n_slices}k playlists")
     dataset = dataset_dir(n_slices)
@@ -251,17 +257,25 @@ def part_ddp(n_slices: int = 8, steps: int = 8, epochs: int = 2) -> None:
     for label, launcher in (("1 process", [sys.executable, "-m", "recsys"]),
                             ("torchrun, 2 processes", [torchrun, "--standalone", "--nproc-per-node", 2, "-m", "recsys"])):
         with tempfile.TemporaryDirectory() as tmp:
+            checkpoints = Path(tmp) / "c"
+            command = [str(a) for a in [*launcher, *args, "--out", Path(tmp) / "m", "--checkpoint-dir", checkpoints]]
             began = time.perf_counter()
-            subprocess.run([str(a) for a in [*launcher, *args, "--out", Path(tmp) / "m", "--checkpoint-dir",
-                                             Path(tmp) / "c"]], check=True, capture_output=True,
-                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+            run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
+            state = None
+            while state is None or int(state["run"]["epoch"]) < epochs:
+                if run.poll() is not None:
+                    raise RuntimeError(f"{label}: training exited with {run.returncode}: {' '.join(command)}")
+                time.sleep(1)
+                state = load_checkpoint(checkpoints) if (checkpoints / LAST).exists() else None
             wall = time.perf_counter() - began
-            curves = verify(list_artifacts(Path(tmp) / "m")[0]["path"]).curves
-            print(f"  {label:<22} epoch seconds {', '.join(f'{s:.1f}' for s in curves['seconds'])}  "
-                  f"(whole run {wall:.0f} s incl. start-up and publishing)")
-    from recsys.dataset import load_dataset
-    nodes = graph_counts(load_dataset(dataset))
-    nodes = nodes["playlists"] + nodes["tracks"] + nodes["side_nodes"]
+            os.killpg(run.pid, signal.SIGTERM)  # torchrun and its ranks share the new session
+            run.wait()
+            seconds = [row["seconds"] for row in json.loads(state["run"]["curves"])]
+            print(f"  {label:<22} epoch seconds {', '.join(f'{s:.1f}' for s in seconds)}  "
+                  f"({wall:.0f} s from start to the last checkpoint, start-up included)")
+    counts = graph_counts(load_dataset(dataset))
+    nodes = counts["playlists"] + counts["tracks"] + counts["side_nodes"]
     print(f"  gradient all-reduced per step: {nodes:,} nodes × {DIM} × 4 B = {nodes * DIM * 4 / 1e6:,.0f} MB "
           "(LightGCN's embedding gradient is dense: propagation touches every node)")
     print(f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (the machine was shared)")

@@ -10,7 +10,9 @@ per file; the main process maps track URIs to dense ids as results arrive, in fi
 appends each file's rows to the Parquet files (``recsys.dataset.DatasetWriter``). At most two
 results per worker are in flight, so memory depends on the number of distinct tracks, not on
 the number of slices. A file that is truncated, not JSON or of the wrong shape is reported by
-name and reason and skipped; every good file is kept.
+name and reason and skipped; every good file is kept. A malformed playlist record (a field
+missing or of the wrong type) costs only itself: that file alone is decoded again playlist by
+playlist, its good playlists are kept and each bad one is reported by file, index, pid and reason.
 
 Ids: playlist ``mpd:<pid>``; track, artist and album ids are the Spotify URIs. A track repeated
 within a playlist is kept once (at its first position), as ``recsys.dataset.from_rows`` does.
@@ -76,6 +78,17 @@ class ChallengeSet(msgspec.Struct, gc=False):
     """The RecSys Challenge 2018 ``challenge_set.json``."""
 
     playlists: list[ChallengePlaylist]
+
+
+# The same files with each playlist left undecoded: read only when a file fails the typed decode,
+# so that one malformed playlist costs itself and not its whole file.
+class _UncheckedSlice(msgspec.Struct, gc=False):
+    info: dict
+    playlists: list[msgspec.Raw]
+
+
+class _UncheckedChallengeSet(msgspec.Struct, gc=False):
+    playlists: list[msgspec.Raw]
 
 
 SLICE_PATTERN = re.compile(r"^mpd\.slice\.(\d+)-(\d+)\.json$")
@@ -145,6 +158,7 @@ class ParsedFile:
     track_local: np.ndarray  # int64 worker track numbers, playlist by playlist in pos order
     first_new: int
     new_tracks: dict  # canonical column -> PackedStrings (duration_ms -> int64 array)
+    bad_playlists: list[BadPlaylist]
 
 
 @dataclass
@@ -153,11 +167,46 @@ class BadFile:
     reason: str
 
 
+@dataclass
+class BadPlaylist:
+    """A malformed playlist record left out of an otherwise readable file."""
+
+    path: Path
+    index: int  # position in the file's ``playlists`` list
+    pid: int | None  # None when the record has no integer pid
+    reason: str
+
+    def describe(self) -> str:
+        pid = f"pid {self.pid}" if self.pid is not None else "no pid"
+        return f"playlists[{self.index}] ({pid}): {self.reason}"
+
+
 _DECODERS = {"slice": msgspec.json.Decoder(MpdSlice), "challenge": msgspec.json.Decoder(ChallengeSet)}
+_UNCHECKED_DECODERS = {"slice": msgspec.json.Decoder(_UncheckedSlice),
+                       "challenge": msgspec.json.Decoder(_UncheckedChallengeSet)}
+_PLAYLIST_DECODERS = {"slice": msgspec.json.Decoder(MpdPlaylist),
+                      "challenge": msgspec.json.Decoder(ChallengePlaylist)}
+
+
+def _decode_playlist_by_playlist(data, kind: str, path: Path) -> tuple[list, list[BadPlaylist]]:
+    """The good playlists of a file whose typed decode failed, and the bad ones. Raises
+    msgspec.DecodeError when the file itself is unreadable or of the wrong shape."""
+    document = _UNCHECKED_DECODERS[kind].decode(data)
+    decode_playlist = _PLAYLIST_DECODERS[kind].decode
+    good, bad = [], []
+    for index, raw in enumerate(document.playlists):
+        try:
+            good.append(decode_playlist(raw))
+        except msgspec.ValidationError as exc:
+            record = msgspec.json.decode(raw)
+            pid = record.get("pid") if isinstance(record, dict) else None
+            bad.append(BadPlaylist(path, index, pid if type(pid) is int else None, str(exc)))
+    return good, bad
 
 
 def parse_file(path: Path, sent: dict[str, int]) -> ParsedFile | BadFile:
-    """Decode one slice (or challenge set) file into columns; bad content gives a BadFile.
+    """Decode one slice (or challenge set) file into columns; bad content gives a BadFile, and
+    malformed playlists of an otherwise readable file are left out and listed in ``bad_playlists``.
 
     ``sent`` maps the URIs this worker already sent to their worker track numbers; it is
     extended with this file's new tracks (and left untouched when the file is bad).
@@ -169,10 +218,12 @@ def parse_file(path: Path, sent: dict[str, int]) -> ParsedFile | BadFile:
         # Decoding straight from the page cache saves copying ~33 MB per slice.
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
             n_bytes = len(data)
-            document = _DECODERS[kind].decode(data)
+            try:
+                playlists, bad_playlists = _DECODERS[kind].decode(data).playlists, []
+            except msgspec.ValidationError:
+                playlists, bad_playlists = _decode_playlist_by_playlist(data, kind, path)
     except (OSError, msgspec.DecodeError) as exc:  # ValidationError (wrong shape) is a DecodeError
         return BadFile(path, str(exc))
-    playlists = document.playlists
     occurrences = [track for playlist in playlists for track in playlist.tracks]
     playlist_local = np.repeat(np.arange(len(playlists)), [len(p.tracks) for p in playlists])
     first_new = len(sent)
@@ -205,6 +256,7 @@ def parse_file(path: Path, sent: dict[str, int]) -> ParsedFile | BadFile:
         track_local=codes[kept],
         first_new=first_new,
         new_tracks=new_tracks,
+        bad_playlists=bad_playlists,
     )
 
 
@@ -221,11 +273,13 @@ def _parse_in_worker(path: Path) -> ParsedFile | BadFile:
 
 @dataclass
 class MpdIngest:
-    """What ``ingest_mpd`` did: the dataset.json written, the files kept and skipped."""
+    """What ``ingest_mpd`` did: the dataset.json written, the files kept and skipped, and the
+    malformed playlists left out of kept files."""
 
     meta: dict
     good: list[Path]
     bad: list[BadFile]
+    bad_playlists: list[BadPlaylist]
     n_bytes: int
 
 
@@ -316,6 +370,7 @@ def ingest_mpd(path: str | os.PathLike, out_dir: str | os.PathLike, *, name: str
     with_holdouts = any(f.name.startswith("challenge_set") for f in files)
     good: list[Path] = []
     bad: list[BadFile] = []
+    bad_playlists: list[BadPlaylist] = []
     n_bytes = 0
     with DatasetWriter(out_dir, name=name, source="mpd") as writer:
         assembler = _Assembler(writer, with_holdouts)
@@ -325,6 +380,9 @@ def ingest_mpd(path: str | os.PathLike, out_dir: str | os.PathLike, *, name: str
             if problem is None:
                 good.append(parsed.path)
                 n_bytes += parsed.n_bytes
+                bad_playlists += parsed.bad_playlists
+                for playlist in parsed.bad_playlists:
+                    progress.write(f"skipped {playlist.path.name} {playlist.describe()}", file=sys.stderr)
             else:
                 bad.append(problem)
                 progress.write(f"skipped {problem.path.name}: {problem.reason}", file=sys.stderr)
@@ -336,17 +394,22 @@ def ingest_mpd(path: str | os.PathLike, out_dir: str | os.PathLike, *, name: str
                                  f"(first: {bad[0].path.name}: {bad[0].reason})")
         meta = writer.close(
             input=str(path), files_read=len(good),
-            skipped=[{"file": b.path.name, "reason": b.reason} for b in bad])
-    return MpdIngest(meta=meta, good=good, bad=bad, n_bytes=n_bytes)
+            skipped=[{"file": b.path.name, "reason": b.reason} for b in bad]
+            + [{"file": b.path.name, "playlist_index": b.index, "pid": b.pid, "reason": b.reason}
+               for b in bad_playlists])
+    return MpdIngest(meta=meta, good=good, bad=bad, bad_playlists=bad_playlists, n_bytes=n_bytes)
 
 
 def run(args) -> int:
     result = ingest_mpd(args.slice_dir, args.out, name=args.name, workers=args.workers, limit=args.limit)
     counts = result.meta["counts"]
-    print(f"{args.slice_dir}: {len(result.good)} files read, {len(result.bad)} skipped; "
+    print(f"{args.slice_dir}: {len(result.good)} files read, {len(result.bad)} skipped, "
+          f"{len(result.bad_playlists)} malformed playlists left out; "
           f"{counts['playlists']:,} playlists, {counts['tracks']:,} tracks, "
           f"{counts['artists']:,} artists, {counts['interactions']:,} interactions")
     for skipped in result.bad:
         print(f"  skipped {skipped.path}: {skipped.reason}")
+    for playlist in result.bad_playlists:
+        print(f"  left out of {playlist.path}: {playlist.describe()}")
     print(f"wrote {args.out}")
     return 0

@@ -14,6 +14,7 @@ FLAGS = {"epochs": "epochs", "seed": "seed", "device": "device", "dim": "embeddi
 def run(args: argparse.Namespace) -> int:
     from recsys.dataset import load_dataset
     from recsys.splits import continuation_split
+    from recsys.training import distributed
     from recsys.training.publish import publish_result
     from recsys.training.trainer import make_config, train_model
 
@@ -29,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     checkpoint_dir = Path(args.checkpoint_dir or Path("runs") / f"{dataset.name}-{args.model}")
     result = train_model(dataset, split, args.model, overrides, checkpoint_dir=checkpoint_dir,
                          resume=args.resume, progress=not args.quiet)
-    path = publish_result(args.out, args.model, dataset, result, split, dtype=args.dtype)
-    print(path)
+    if distributed.is_main():  # under torchrun every rank trains; one publishes
+        print(publish_result(args.out, args.model, dataset, result, split, dtype=args.dtype))
+    distributed.shutdown()
     return 0

@@ -21,6 +21,7 @@ from recsys.graph import interaction_matrix, side_blocks
 from recsys.models import GNN_MODELS, gnn_class
 from recsys.models.features import track_features
 from recsys.splits import Split
+from recsys.training import distributed
 from recsys.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from recsys.training.device import autocast, grad_scaler, resolve_device
 from recsys.training.sampling import ContinuationSampler, GraphBuilder
@@ -54,7 +55,7 @@ class TrainConfig:
     margin: float = 0.2              # cosine embedding loss (contrastive): push negatives below this
     patience: int = 5                # epochs without a better val NDCG@20 before stopping
     seed: int = 0                    # seeds torch, numpy and random: a CPU run is reproducible
-    cpu_threads: int = 1             # torch threads on CPU: on a busy 2-core machine 2 threads ran 7x slower than 1
+    cpu_threads: int = 1             # torch CPU threads: on the busy 2-core machine, 2 were 3.6-6.6x slower per step
     device: str = "auto"             # CUDA with float16 autocast when present, else CPU
 
     def to_dict(self) -> dict:
@@ -119,7 +120,8 @@ def train_model(dataset: Dataset, split: Split, model_name: str, config_override
 def _train(dataset, split, config: TrainConfig, checkpoint_dir, resume: bool, progress: bool) -> TrainResult:
     model_name = config.model
     began = time.perf_counter()
-    device = resolve_device(config.device)
+    device = distributed.init_from_env(resolve_device(config.device))
+    progress = progress and distributed.is_main()
     _seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
 
@@ -142,18 +144,21 @@ def _train(dataset, split, config: TrainConfig, checkpoint_dir, resume: bool, pr
         state = load_checkpoint(checkpoint_dir)
         if state is not None:
             _restore(state, config, dataset, model, optimizer, scaler, rng, run, Path(checkpoint_dir))
+    distributed.use_rank_stream(rng)  # after the restore: a checkpoint holds rank 0's stream
+    compute_loss = distributed.wrap_loss(model)
+    steps = distributed.local_steps(config.steps_per_epoch)  # this rank's share of an epoch
 
     while run["epoch"] < config.epochs and run["stale"] < config.patience:
         epoch_began = time.perf_counter()
         model.train()
         losses = []
-        bar = tqdm(range(config.steps_per_epoch), desc=f"{model_name} epoch {run['epoch'] + 1}/{config.epochs}",
+        bar = tqdm(range(steps), desc=f"{model_name} epoch {run['epoch'] + 1}/{config.epochs}",
                    leave=False, disable=not progress, unit="step")
         for _ in bar:
             graph, batch = sampler.sample()
             optimizer.zero_grad(set_to_none=True)
             with autocast(device):
-                loss = model.loss(graph, batch)
+                loss = compute_loss(graph, batch)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
@@ -162,7 +167,7 @@ def _train(dataset, split, config: TrainConfig, checkpoint_dir, resume: bool, pr
         embeddings = track_embeddings(model, full_graph)
         val = evaluate(EmbeddingScorer(embeddings), split.val, k=VAL_K)
         run["epoch"] += 1
-        row = {"epoch": run["epoch"], "train_loss": float(np.mean(losses)),
+        row = {"epoch": run["epoch"], "train_loss": distributed.mean_over_ranks(np.mean(losses)),
                "val_recall@20": val["recall_at_k"], "val_ndcg@20": val["ndcg_at_k"],
                "seconds": time.perf_counter() - epoch_began}
         run["curves"].append(row)
@@ -176,7 +181,7 @@ def _train(dataset, split, config: TrainConfig, checkpoint_dir, resume: bool, pr
             tqdm.write(f"{model_name} epoch {row['epoch']}: loss {row['train_loss']:.4f}  "
                        f"val recall@20 {row['val_recall@20']:.4f}  ndcg@20 {row['val_ndcg@20']:.4f}  "
                        f"{row['seconds']:.1f}s")
-        if checkpoint_dir is not None:
+        if checkpoint_dir is not None and distributed.is_main():
             save_checkpoint(checkpoint_dir, _snapshot(config, dataset, model, optimizer, scaler, rng, run))
 
     return TrainResult(embeddings=run["best_embeddings"], curves=pd.DataFrame(run["curves"], columns=CURVE_COLUMNS),

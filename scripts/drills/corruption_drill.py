@@ -129,7 +129,7 @@ def app_serves_the_other_version(models: Path, broken: Path) -> str:
         app.secrets["recsys_test"] = "hermetic"
         app.run()
         if app.exception:
-            return f"exception {app.exception[0].value}"
+            return "stopped with an exception"
         errors, warnings = [e.value for e in app.error], [w.value for w in app.warning]
         if not any(broken.name in e.replace("\\", "") for e in errors):
             return "damage not reported"

@@ -1,11 +1,11 @@
 """Crash drill: ``kill -9`` of ``python -m recsys train`` at random moments, then ``--resume``.
 
-    python scripts/drills/crash_drill.py                 # 20 kills (25 minutes on 2 busy cores)
+    python scripts/drills/crash_drill.py                 # 20 kills (10-20 minutes on 2 shared cores)
     python scripts/drills/crash_drill.py --kills 6 --seed 1
 
 Each kill starts a fresh training run on a small synthetic MPD dataset and kills it with
-SIGKILL in one of three phases, in turn: during an epoch (a random moment after the first
-checkpoint), while a checkpoint is being written (as soon as the temporary file of a random
+SIGKILL in one of three phases, in turn: during an epoch (a random moment of a random epoch
+after the second), while a checkpoint is being written (as soon as the temporary file of a random
 epoch's checkpoint appears, plus a random 0-2 ms), or while the artifact is being published (as soon as the hidden
 ``.publishing-*`` directory appears, plus a random 0-20 ms). What the process was doing is read
 afterwards from what it left on disk, which a SIGKILL freezes: a ``.last.*.tmp`` file means the
@@ -109,8 +109,22 @@ def kill_during(phase: str, proc: subprocess.Popen, models: Path, checkpoints: P
     """SIGKILL ``proc`` in ``phase``; False if it finished before the moment came. ``leftovers``:
     hidden directories earlier kills left, which are not this run's publish."""
     if phase == "epoch":
-        reached = _wait_for(proc, lambda: (checkpoints / LAST).exists(), 0.01)
-        time.sleep(rng.uniform(0.0, 1.5))
+        # A random moment of epoch k+1 (k = 2..EPOCHS-1): after checkpoint k, a random share of
+        # the time epoch k took (from checkpoint k-1 to k).
+        k, finished, seen = rng.randint(2, EPOCHS - 1), {}, set()
+
+        def checkpoint_k_written() -> bool:
+            try:
+                stat = (checkpoints / LAST).stat()
+            except FileNotFoundError:
+                return False
+            if (stat.st_ino, stat.st_mtime_ns) not in seen:  # a new checkpoint: read its epoch
+                seen.add((stat.st_ino, stat.st_mtime_ns))
+                finished.setdefault(int(load_checkpoint(checkpoints)["run"]["epoch"]), time.monotonic())
+            return max(finished, default=0) >= k
+        reached = _wait_for(proc, checkpoint_k_written, 0.005)
+        if reached and k - 1 in finished:
+            time.sleep(rng.uniform(0.0, 1.0) * (finished[k] - finished[k - 1]))
     elif phase == "checkpoint":
         # The write of a random epoch's checkpoint: from the second on, the previous one must survive.
         # Writes are counted by the temporary files seen and by the checkpoints completed (each

@@ -9,14 +9,17 @@ Targets and the properties checked on every example:
   wrong type) or merely unusual (huge or non-Latin strings, a track twice), plus whole-file damage
   (truncated, not JSON, empty). ``ingest_mpd`` never raises anything but a ``RecsysError``; every
   playlist of a file with no malformed record is written with its tracks in order; every skipped
-  file is named with a reason. Counted, not asserted: good playlists dropped because they shared
-  a file with a malformed one.
+  file is named with a reason. Counted, and reported as a failure when not zero: good playlists
+  dropped because they shared a file with a malformed one.
 - ``csv``: spotify_songs-schema files whose rows have empty cells, non-numeric numbers, huge or
   non-Latin strings and duplicates. ``ingest_csv`` either writes every row's (playlist, track) or
   refuses with a ``RecsysError`` naming the file (and for a bad number, the column and line).
-- ``recommender``: seed lists, ``exclude``, ``k``, ``max_per_artist``, ``diversity``, search
-  strings and limits of every type. Each call returns a well-formed answer or raises a
-  ``RecsysError`` whose message names the argument; valid arguments never raise.
+- ``csv-lines``: well-formed files with one line damaged (a field short, a field extra, an
+  unclosed quote): refused naming the file, or ingested without values in the wrong columns.
+- ``recommender``: ``recommend`` and ``search`` calls, half valid, half with one malformed
+  argument (seed lists, ``exclude``, ``k``, ``max_per_artist``, ``diversity``, search strings and
+  limits of every type). A valid call returns a well-formed answer; a malformed one raises a
+  ``RecsysError`` whose message starts with the argument's name.
 """
 from __future__ import annotations
 
