@@ -9,6 +9,7 @@ Layout::
         <version>/                e.g. 20261123T153355042Z-3fa2c1d9 (UTC time to the ms + content hash)
           manifest.json           schema, model config, dataset, metrics, libraries, git commit,
                                   embedding shape/dtype, sha256 + size of every file
+          manifest.sha256         the manifest's own sha256 (``sha256sum -c`` format)
           track_embeddings.npy    L2-normalised rows (float16 or float32), row i <-> catalog row i
           tracks.parquet          the served catalog (CATALOG_COLUMNS + optional genre, popularity...)
           curves.csv              one row per epoch (epoch, train_loss, val_recall@20, ...)
@@ -17,8 +18,9 @@ Layout::
 A version is written into a hidden temporary directory beside its final place and renamed into
 place; ``CURRENT`` is replaced atomically and last. A crash at any moment therefore leaves the
 previous version current and loadable, and a half-written directory is never listed. Loading
-checks every file's size and sha256, the embedding shape and dtype, and reads ``.npy`` files
-without pickle; any failure is an ``ArtifactError`` naming the file.
+checks the manifest against its own sha256 and its structure first, then every file's size and
+sha256, the embedding shape and dtype, and reads ``.npy`` files without pickle; any failure is an
+``ArtifactError`` naming the file.
 
 Torch-free: numpy, pandas and pyarrow only.
 """
@@ -49,6 +51,9 @@ from recsys.scoring import l2_normalize
 SCHEMA_VERSION = 1
 
 MANIFEST = "manifest.json"
+# Beside the manifest, not in it (a file cannot hold its own digest), and not in CURRENT (which
+# names one version only): published in the same rename as the version directory.
+MANIFEST_SHA256 = "manifest.sha256"
 EMBEDDINGS = "track_embeddings.npy"
 CATALOG = "tracks.parquet"
 CURVES = "curves.csv"
@@ -166,7 +171,8 @@ def publish(models_dir: str | os.PathLike, model: str, *, embeddings: np.ndarray
             "files": files,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
-        for name in (*DATA_FILES, MANIFEST):
+        (tmp / MANIFEST_SHA256).write_text(f"{_sha256(tmp / MANIFEST)}  {MANIFEST}\n")
+        for name in (*DATA_FILES, MANIFEST, MANIFEST_SHA256):
             _fsync_file(tmp / name)
         os.rename(tmp, model_dir / version)
         _fsync_dir(model_dir)
@@ -346,7 +352,7 @@ def load_artifact(path_or_model: str | os.PathLike, models_dir: str | os.PathLik
     root = resolve(path_or_model, models_dir)
     manifest = _read_manifest(root)
     for name in DATA_FILES:
-        _check_file(root / name, manifest["files"].get(name))
+        _check_file(root / name, manifest["files"][name])
     spec = manifest["embedding"]
     embeddings = _read(root / EMBEDDINGS,
                        lambda p: np.load(p, mmap_mode="r", allow_pickle=False))
@@ -363,25 +369,69 @@ def load_artifact(path_or_model: str | os.PathLike, models_dir: str | os.PathLik
 
 
 def _read_manifest(root: Path) -> dict:
+    """The manifest of the version in ``root``, checked against its sha256 and for the structure
+    the loader relies on; an ArtifactError naming manifest.json otherwise."""
     path = root / MANIFEST
     try:
-        manifest = json.loads(path.read_text())
+        content = path.read_bytes()
     except FileNotFoundError as exc:
         raise ArtifactError(f"{path}: missing") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        raise ArtifactError(f"{path}: unreadable ({exc})") from exc
+    _check_manifest_digest(path, content)
+    try:
+        manifest = json.loads(content)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"{path}: unreadable ({exc})") from exc
     if not isinstance(manifest, dict) or manifest.get("schema_version") != SCHEMA_VERSION:
         found = manifest.get("schema_version") if isinstance(manifest, dict) else None
         raise ArtifactError(f"{path}: schema_version {found!r}, this code reads {SCHEMA_VERSION}")
-    for key in ("model", "version", "embedding", "files"):
-        if key not in manifest:
-            raise ArtifactError(f"{path}: missing key {key!r}")
+    _check_manifest_structure(path, manifest)
     return manifest
 
 
-def _check_file(path: Path, record: dict | None) -> None:
-    if record is None:
-        raise ArtifactError(f"{path}: not listed in {path.parent / MANIFEST}")
+def _check_manifest_digest(path: Path, content: bytes) -> None:
+    digest_path = path.with_name(MANIFEST_SHA256)
+    try:
+        recorded = digest_path.read_bytes().split()
+    except FileNotFoundError as exc:
+        raise ArtifactError(f"{path}: {digest_path.name}, its checksum, is missing beside it") from exc
+    except OSError as exc:
+        raise ArtifactError(f"{path}: its checksum {digest_path} is unreadable ({exc})") from exc
+    if recorded != [hashlib.sha256(content).hexdigest().encode(), MANIFEST.encode()]:
+        raise ArtifactError(f"{path}: sha256 does not match {digest_path.name} "
+                            f"(the manifest or its checksum is corrupted or was modified)")
+
+
+def _check_manifest_structure(path: Path, manifest: dict) -> None:
+    """Every key the loader and the app read, with its type: a damaged or hand-edited manifest
+    is refused here rather than failing later with a KeyError."""
+    def field(mapping: dict, key: str, kind: type, where: str = ""):
+        value = mapping.get(key)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise ArtifactError(f"{path}: {where}{key!r} is missing or not a {kind.__name__} "
+                                f"(found {value!r})")
+        return value
+
+    field(manifest, "model", str)
+    field(manifest, "version", str)
+    embedding = field(manifest, "embedding", dict)
+    for key in ("rows", "dim"):
+        field(embedding, key, int, "embedding ")
+    if embedding.get("dtype") not in EMBEDDING_DTYPES:
+        raise ArtifactError(f"{path}: embedding 'dtype' is {embedding.get('dtype')!r}, "
+                            f"expected one of {EMBEDDING_DTYPES}")
+    files = field(manifest, "files", dict)
+    for name in DATA_FILES:
+        record = field(files, name, dict, "files ")
+        field(record, "sha256", str, f"files {name!r} ")
+        field(record, "bytes", int, f"files {name!r} ")
+    for key in ("config", "dataset", "metrics"):
+        if key in manifest:
+            field(manifest, key, dict)
+
+
+def _check_file(path: Path, record: dict) -> None:
     if not path.is_file():
         raise ArtifactError(f"{path}: missing")
     size = path.stat().st_size

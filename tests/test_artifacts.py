@@ -1,5 +1,6 @@
 """Versioned artifacts: round trip, atomic publishing under real crashes, corruption refused by
 name, promote/prune, the `artifacts` command line."""
+import hashlib
 import json
 import os
 import signal
@@ -158,7 +159,8 @@ def flip_byte(path: Path, offset: int = -20) -> None:
     (lambda p: flip_byte(p / art.EMBEDDINGS), art.EMBEDDINGS, "checksum"),
     (lambda p: flip_byte(p / art.CATALOG, 100), art.CATALOG, "checksum"),
     (lambda p: (p / art.CURVES).unlink(), art.CURVES, "missing"),
-    (lambda p: (p / art.MANIFEST).write_text("{not json"), art.MANIFEST, "unreadable"),
+    (lambda p: (p / art.MANIFEST).write_text("{not json"), art.MANIFEST, "sha256 does not match"),
+    (lambda p: (p / art.MANIFEST_SHA256).unlink(), art.MANIFEST, "checksum, is missing"),
 ])
 def test_damaged_file_is_refused_by_name(fixture_artifact, damage, file, reason):
     damage(fixture_artifact)
@@ -167,12 +169,65 @@ def test_damaged_file_is_refused_by_name(fixture_artifact, damage, file, reason)
     assert str(fixture_artifact / file) in str(failure.value)
 
 
+def rewrite_manifest(root: Path, manifest: dict | str) -> None:
+    """Replace a version's manifest and record its new sha256, as a deliberate edit would."""
+    content = (manifest if isinstance(manifest, str) else json.dumps(manifest)).encode()
+    (root / art.MANIFEST).write_bytes(content)
+    (root / art.MANIFEST_SHA256).write_text(f"{hashlib.sha256(content).hexdigest()}  manifest.json\n")
+
+
+def test_manifest_carries_its_sha256_in_the_sha256sum_format(fixture_artifact):
+    done = subprocess.run(["sha256sum", "-c", art.MANIFEST_SHA256], cwd=fixture_artifact,
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and "manifest.json: OK" in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("offset", [5, 40, 120, -30, -3])
+def test_a_single_flipped_bit_anywhere_in_the_manifest_is_refused(fixture_artifact, offset):
+    """Even where the result is valid JSON with plausible values (a digit, a letter of a name)."""
+    path = fixture_artifact / art.MANIFEST
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="sha256 does not match manifest.sha256") as failure:
+        load_artifact(fixture_artifact)
+    assert str(path) in str(failure.value)
+
+
+def test_a_damaged_manifest_checksum_is_refused_naming_the_manifest(fixture_artifact):
+    flip_byte(fixture_artifact / art.MANIFEST_SHA256, 3)
+    with pytest.raises(ArtifactError, match="manifest.json: sha256 does not match manifest.sha256"):
+        load_artifact(fixture_artifact)
+
+
+@pytest.mark.parametrize("edit, complaint", [
+    (lambda m: m["files"][art.CURVES].pop("bytes"), "files 'curves.csv' 'bytes' is missing"),
+    (lambda m: m["files"].pop(art.PROJECTION), "files 'projection.parquet' is missing"),
+    (lambda m: m["embedding"].update(rows="30"), "embedding 'rows' is missing or not a int"),
+    (lambda m: m["embedding"].update(dim=True), "embedding 'dim' is missing or not a int"),
+    (lambda m: m["embedding"].update(dtype="float64"), "embedding 'dtype' is 'float64'"),
+    (lambda m: m.update(files=[]), "'files' is missing or not a dict"),
+    (lambda m: m.pop("version"), "'version' is missing or not a str"),
+    (lambda m: m.update(metrics=[1]), "'metrics' is missing or not a dict"),
+])
+def test_a_manifest_of_the_wrong_structure_is_refused_never_a_key_error(fixture_artifact, edit, complaint):
+    """With a checksum that matches (a hand edit, or a bug in a writer): refused by structure."""
+    manifest = json.loads((fixture_artifact / art.MANIFEST).read_text())
+    edit(manifest)
+    rewrite_manifest(fixture_artifact, manifest)
+    with pytest.raises(ArtifactError, match=complaint) as failure:
+        load_artifact(fixture_artifact)
+    assert str(fixture_artifact / art.MANIFEST) in str(failure.value)
+    rows = art.list_artifacts(fixture_artifact.parents[1])
+    assert [row["error"] for row in rows if "error" in row] == [str(failure.value)]
+
+
 def test_wrong_shape_with_matching_checksum_is_refused(fixture_artifact):
     """A swapped embeddings file whose manifest checksum was also updated still fails on shape."""
     np.save(fixture_artifact / art.EMBEDDINGS, np.zeros((5, 16), dtype=np.float32))
     manifest = json.loads((fixture_artifact / art.MANIFEST).read_text())
     manifest["files"][art.EMBEDDINGS] = art._file_record(fixture_artifact / art.EMBEDDINGS)
-    (fixture_artifact / art.MANIFEST).write_text(json.dumps(manifest))
+    rewrite_manifest(fixture_artifact, manifest)
     with pytest.raises(ArtifactError, match=r"track_embeddings.npy: shape \(5, 16\)"):
         load_artifact(fixture_artifact)
 
@@ -181,7 +236,7 @@ def test_pickled_embeddings_are_never_unpickled(fixture_artifact):
     np.save(fixture_artifact / art.EMBEDDINGS, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
     manifest = json.loads((fixture_artifact / art.MANIFEST).read_text())
     manifest["files"][art.EMBEDDINGS] = art._file_record(fixture_artifact / art.EMBEDDINGS)
-    (fixture_artifact / art.MANIFEST).write_text(json.dumps(manifest))
+    rewrite_manifest(fixture_artifact, manifest)
     with pytest.raises(ArtifactError, match="track_embeddings.npy: unreadable"):
         load_artifact(fixture_artifact)
 

@@ -168,3 +168,37 @@ def test_binary_file_is_refused_with_its_name(tmp_path):
     source.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe" * 50)
     with pytest.raises(CsvIngestError, match=r"image\.csv"):
         ingest_csv(source, tmp_path / "out")
+
+
+SONGS_HEADER = "track_name,artist,playlist,popularity"
+
+
+def test_an_unclosed_quote_is_refused_naming_the_line_it_starts_on(tmp_path, recsys_cli):
+    rows = ['"One","A","Mix","50"', '"Two","B","Mix","60', '"Three","C","Road","70"', '"Four","D","Road","80"']
+    source = write_csv(tmp_path / "unclosed.csv", SONGS_HEADER, rows)
+    done = recsys_cli("ingest", "csv", str(source), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2
+    assert f"{source}: the record starting on line 3 has a quoted field that is not closed" in done.stderr
+    assert not (tmp_path / "out").exists()
+    gzipped = tmp_path / "unclosed_first.csv.gz"
+    gzipped.write_bytes(gzip.compress(f"{SONGS_HEADER}\n{rows[1]}\n{rows[2]}\n".encode()))
+    with pytest.raises(CsvIngestError, match=r"unclosed_first\.csv\.gz: the record starting on line 2 "):
+        ingest_csv(gzipped, tmp_path / "out")
+    at_the_end = write_csv(tmp_path / "at_the_end.csv", SONGS_HEADER, [rows[0], rows[1]])
+    with pytest.raises(CsvIngestError, match=r"at_the_end\.csv: the record starting on line 3 .*end of data"):
+        ingest_csv(at_the_end, tmp_path / "out")
+
+
+def test_quoted_line_breaks_and_quotes_in_fields_are_kept(tmp_path):
+    rows = ['"Two\nLines","A ""the"" Band","Mix","50"', '"Plain","B","Mix\r\nTape",""']
+    source = write_csv(tmp_path / "multiline.csv", SONGS_HEADER, rows)
+    dataset = load_dataset(ingest_csv(source, tmp_path / "out").path)
+    assert sorted(dataset.tracks["name"]) == ["Plain", "Two\nLines"]
+    assert 'A "the" Band' in set(dataset.tracks["artist"])
+    assert set(dataset.playlists["name"]) == {"Mix", "Mix\r\nTape"}
+
+
+def test_a_first_line_with_a_field_too_many_is_refused_not_shifted(tmp_path):
+    source = write_csv(tmp_path / "extra.csv", SONGS_HEADER, ['"One","A","Mix","50","x"', '"Two","B","Mix","60"'])
+    with pytest.raises(CsvIngestError, match=r"extra\.csv: line 2 has more fields than the header line"):
+        ingest_csv(source, tmp_path / "out")

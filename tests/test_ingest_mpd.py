@@ -93,18 +93,16 @@ def test_bad_slices_are_named_and_skipped_and_good_ones_kept(slices, tmp_path, r
     not_json = source / "mpd.slice.400-499.json"
     not_json.write_text("<html>Service Unavailable</html>")
     wrong_shape = source / "mpd.slice.500-599.json"
-    document = json.loads(slices[5].read_text())
-    document["playlists"][2]["tracks"][1]["pos"] = "one"
-    wrong_shape.write_text(json.dumps(document))
+    wrong_shape.write_text(json.dumps({"info": {}, "playlists": {"pid": 1}}))
     copied = source / "mpd.slice.600-699.json"
     shutil.copy(slices[0], copied)
 
     done = recsys_cli("ingest", "mpd", str(source), "--out", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr
-    assert "3 files read, 4 skipped" in done.stdout
+    assert "3 files read, 4 skipped, 0 malformed playlists left out" in done.stdout
     lines = done.stdout.splitlines()
     for path, reason in ((truncated, "truncated"), (not_json, "malformed"),
-                         (wrong_shape, "$.playlists[2].tracks[1].pos"), (copied, "already read")):
+                         (wrong_shape, "$.playlists"), (copied, "already read")):
         assert any(str(path) in line and reason in line for line in lines), (path, done.stdout)
     meta = json.loads((tmp_path / "out" / "dataset.json").read_text())
     assert {s["file"] for s in meta["skipped"]} == {p.name for p in (truncated, not_json, wrong_shape, copied)}
@@ -112,6 +110,43 @@ def test_bad_slices_are_named_and_skipped_and_good_ones_kept(slices, tmp_path, r
     assert meta["counts"]["playlists"] == expected["playlists"]
     assert meta["counts"]["interactions"] == expected["interactions"]
     assert meta["counts"]["tracks"] == expected["tracks"]
+
+
+def test_a_malformed_playlist_is_left_out_named_and_costs_no_other_playlist(slices, tmp_path, recsys_cli):
+    source = tmp_path / "slices"
+    source.mkdir()
+    shutil.copy(slices[0], source)
+    damaged = source / slices[1].name
+    document = json.loads(slices[1].read_text())
+    pids = [p["pid"] for p in document["playlists"]]
+    document["playlists"][2]["tracks"][1]["pos"] = "one"  # wrong type, deep inside
+    del document["playlists"][5]["name"]  # a field missing
+    document["playlists"][7] = "not a playlist"  # not even an object: no pid to name
+    damaged.write_text(json.dumps(document))
+    kept = [p for i, p in enumerate(document["playlists"]) if i not in (2, 5, 7)]
+    kept_path = tmp_path / "kept.json"
+    kept_path.write_text(json.dumps({"playlists": kept}))
+
+    done = recsys_cli("ingest", "mpd", str(source), "--out", str(tmp_path / "out"), "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    assert "2 files read, 0 skipped, 3 malformed playlists left out" in done.stdout
+    for index, pid, reason in ((2, pids[2], "$.tracks[1].pos"), (5, pids[5], "`name`"), (7, None, "`object`")):
+        named = f"playlists[{index}] ({f'pid {pid}' if pid is not None else 'no pid'})"
+        assert any(str(damaged) in line and named in line and reason in line
+                   for line in done.stdout.splitlines()), (index, done.stdout)
+    meta = json.loads((tmp_path / "out" / "dataset.json").read_text())
+    assert [(s["file"], s["playlist_index"], s["pid"]) for s in meta["skipped"]] == [
+        (damaged.name, 2, pids[2]), (damaged.name, 5, pids[5]), (damaged.name, 7, None)]
+    expected = expected_from_json([slices[0], kept_path])
+    for key in ("playlists", "interactions", "tracks"):
+        assert meta["counts"][key] == expected[key], key
+    dataset = load_dataset(tmp_path / "out")
+    written = dataset.playlists.set_index("playlist_id")
+    assert {f"mpd:{pids[i]}" for i in (2, 5, 7)}.isdisjoint(written.index)
+    assert written.loc[f"mpd:{pids[6]}", "name"] == document["playlists"][6]["name"]
+    one = ingest_mpd(source, tmp_path / "one", workers=1)
+    assert one.meta["fingerprint"] == meta["fingerprint"]
+    assert [(b.index, b.pid) for b in one.bad_playlists] == [(2, pids[2]), (5, pids[5]), (7, None)]
 
 
 def test_no_readable_file_is_an_error_naming_the_directory(tmp_path, recsys_cli):

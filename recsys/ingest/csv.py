@@ -11,9 +11,15 @@ Two schemas are understood, each by an explicit column mapping (``SCHEMAS``):
 Both give release_year (from ``dd-mm-yyyy``, ``yyyy-mm-dd``, ``yyyy-mm`` or ``yyyy`` dates),
 duration_ms, popularity, and a track genre: the most common genre of the playlists holding the
 track (ties go to the alphabetically first). A gzipped file is read the same way.
+
+A structurally damaged file is refused, naming its line, rather than read with values in the wrong
+columns: a quoted field that is never closed (pandas' lenient parser would let it swallow the
+lines after it), or a first data line with more fields than the header (pandas would take the
+extra leading fields for an index).
 """
 from __future__ import annotations
 
+import csv
 import gzip
 import os
 from dataclasses import dataclass
@@ -65,11 +71,13 @@ TIDYTUESDAY = CsvSchema(
 SCHEMAS = (SPOTIFY_SONGS, TIDYTUESDAY)
 
 _YEAR = r"(?<!\d)(\d{4})(?!\d)"  # the four-digit group of any of the date formats
+_UNREADABLE = (UnicodeDecodeError, gzip.BadGzipFile, EOFError)  # not text, or a damaged gzip
 
 
 def read_csv(path: str | os.PathLike) -> tuple[pd.DataFrame, CsvSchema]:
     """Read ``path`` (plain or gzipped) as text, with a byte progress bar, and pick its schema."""
     path = Path(path)
+    gzipped = False
     try:
         with open(path, "rb") as raw:
             gzipped = raw.read(2) == b"\x1f\x8b"
@@ -79,10 +87,35 @@ def read_csv(path: str | os.PathLike) -> tuple[pd.DataFrame, CsvSchema]:
                 # Text only: names like "NA" or "null" are real titles, numbers are parsed below.
                 frame = pd.read_csv(gzip.open(tracked) if gzipped else tracked, dtype=str,
                                     keep_default_na=False, na_values=[])
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError,
-            gzip.BadGzipFile, EOFError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, *_UNREADABLE) as exc:
+        if isinstance(exc, pd.errors.ParserError):
+            check_quotes(path, gzipped)  # an unclosed quote is the usual cause: name its line
         raise CsvIngestError(f"{path}: not a readable CSV file ({exc})") from exc
+    # Only an unclosed quote or a real multi-line field puts a line break in a cell; telling them
+    # apart takes a second, strict pass, so only files with such a cell pay for it.
+    if any(frame[column].str.contains("[\r\n]").any() for column in frame.columns):
+        check_quotes(path, gzipped)
+    if not isinstance(frame.index, pd.RangeIndex):
+        raise CsvIngestError(f"{path}: line 2 has more fields than the header line "
+                             f"({len(frame.columns)} columns)")
     return frame, detect_schema(frame.columns, path)
+
+
+def check_quotes(path: str | os.PathLike, gzipped: bool = False) -> None:
+    """Raise a CsvIngestError naming the line where a record whose quoted field is not closed
+    properly starts; a file whose quoting is well-formed passes."""
+    record_start = 1
+    try:
+        with (gzip.open if gzipped else open)(path, "rt", encoding="utf-8", newline="") as text:
+            reader = csv.reader(text, strict=True)
+            for _ in reader:
+                record_start = reader.line_num + 1
+    except csv.Error as exc:
+        raise CsvIngestError(
+            f"{path}: the record starting on line {record_start} has a quoted field that is not "
+            f"closed properly ({exc}); read leniently it would swallow the lines after it") from exc
+    except _UNREADABLE as exc:
+        raise CsvIngestError(f"{path}: not a readable CSV file ({exc})") from exc
 
 
 def detect_schema(columns, path: str | os.PathLike) -> CsvSchema:
