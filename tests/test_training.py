@@ -38,8 +38,9 @@ def train_cli(*args, cwd):
 def test_kill_minus_9_mid_training_then_resume_publishes_a_valid_artifact(dataset_dir, tmp_path):
     ckpt, models = tmp_path / "ckpt", tmp_path / "models"
     common = ["--dataset", dataset_dir, "--model", "lightgcn", "--out", models, "--checkpoint-dir", ckpt,
-              "--val-playlists", 4, "--steps-per-epoch", 3, "--batch-size", 64, "--dim", 16, "--quiet"]
-    proc = train_cli(*common, "--epochs", 10_000, "--patience", 10_000, cwd=tmp_path)
+              "--val-playlists", 4, "--steps-per-epoch", 3, "--batch-size", 64, "--dim", 16, "--quiet",
+              "--patience", 10_000]  # no early stop: the resumed run must add exactly two epochs
+    proc = train_cli(*common, "--epochs", 10_000, cwd=tmp_path)
     deadline = time.monotonic() + 90
     while not (ckpt / "last.pt").exists():
         assert proc.poll() is None, proc.stderr.read()
