@@ -102,7 +102,7 @@ class Artifact:
     @cached_property
     def curves(self) -> pd.DataFrame:
         """The per-epoch training record (may be empty for models trained without epochs)."""
-        return _read(self.path / CURVES, pd.read_csv)
+        return read_curves(self.path)
 
     @cached_property
     def projection(self) -> pd.DataFrame:
@@ -441,6 +441,17 @@ def _check_file(path: Path, record: dict) -> None:
         raise ArtifactError(f"{path}: sha256 checksum mismatch (file is corrupted or was modified)")
 
 
+def read_curves(path: str | os.PathLike) -> pd.DataFrame:
+    """curves.csv of the artifact directory ``path``, without loading the rest of the artifact;
+    an empty DataFrame for a model published without epochs (its file holds no header)."""
+    def read(file: Path) -> pd.DataFrame:
+        try:
+            return pd.read_csv(file)
+        except pd.errors.EmptyDataError:
+            return pd.DataFrame()
+    return _read(Path(path) / CURVES, read)
+
+
 def _read(path: Path, reader):
     try:
         return reader(path)
@@ -480,10 +491,10 @@ def list_models(models_dir: str | os.PathLike = "models") -> list[dict]:
     if not root.is_dir():
         return []
     default = default_model(root)
-    return [{"model": p.name, "current": current_version(root, p.name),
-             "versions": len(versions(root, p.name)), "default": p.name == default}
-            for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")
-            and versions(root, p.name)]
+    models = [p.name for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+    counts = {name: len(versions(root, name)) for name in models}
+    return [{"model": name, "current": current_version(root, name), "versions": counts[name],
+             "default": name == default} for name in models if counts[name]]
 
 
 def list_artifacts(models_dir: str | os.PathLike = "models") -> list[dict]:

@@ -75,13 +75,7 @@ def load_recommender(path: str | os.PathLike) -> Recommender:
 def curves(path: str) -> pd.DataFrame:
     """The per-epoch record (curves.csv) of the artifact directory ``path``, read without loading
     the artifact; ``ArtifactError`` names the file when it is missing or unreadable."""
-    file = Path(path) / artifacts.CURVES
-    try:
-        return pd.read_csv(file)
-    except pd.errors.EmptyDataError:  # a model fitted without epochs writes an empty record
-        return pd.DataFrame()
-    except (OSError, ValueError) as exc:
-        raise artifacts.ArtifactError(f"{file}: unreadable ({exc})") from exc
+    return artifacts.read_curves(path)
 
 
 @dataclass(frozen=True)
@@ -90,7 +84,6 @@ class Served:
 
     model: str
     version: str
-    path: Path
     recommender: Recommender
 
     @property
@@ -148,7 +141,7 @@ def pick_and_load() -> Served | None:
             st.error(f"Model **{escape_markdown(row['model'])} / {escape_markdown(row['version'])}** "
                      f"could not be loaded: {escape_markdown(exc)}", icon="⚠️")
             continue
-        served = Served(row["model"], row["version"], Path(row["path"]), recommender)
+        served = Served(row["model"], row["version"], recommender)
         if row is not picked:
             st.warning(f"Serving **{escape_markdown(served.label)}** instead. Pick another version "
                        "in the sidebar, or rebuild the models with `make models`.")
