@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from recsys import metrics
+from recsys.artifacts import atomic_write
 from recsys.errors import RecsysError
 from recsys.scoring import l2_normalize, seed_query
 from recsys.splits import Query
@@ -143,8 +144,8 @@ def write_report(results: dict[str, dict], out_dir: str | os.PathLike, meta: dic
               "meta": meta or {}, "k": k, "best": rows[0]["name"], "models": rows}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
-    _write_atomic(out / "report.md", report_markdown(report))
+    atomic_write(out / "report.json", lambda f: f.write((json.dumps(report, indent=2) + "\n").encode()))
+    atomic_write(out / "report.md", lambda f: f.write(report_markdown(report).encode()))
     return out / "report.json"
 
 
@@ -166,12 +167,6 @@ def report_markdown(report: dict) -> str:
                   f"{row['ms_per_query']:.2f}", row["notes"].replace("|", "/")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def compare(dataset, split, names: Sequence[str], *, k: int = 20, gnn_overrides: dict | None = None,

@@ -37,8 +37,6 @@ class Split:
     test: list[Query]
     n_seed: int
     seed: int
-    n_playlists: int
-    n_tracks: int
 
     def describe(self) -> dict:
         """The split's parameters and sizes, for reports."""
@@ -86,5 +84,4 @@ def continuation_split(dataset: Dataset, n_test: int = 100, n_val: int = 50, n_s
         return out
 
     return Split(train=interactions.loc[~is_target].reset_index(drop=True),
-                 val=queries(val_playlists), test=queries(test_playlists), n_seed=n_seed, seed=seed,
-                 n_playlists=dataset.n_playlists, n_tracks=dataset.n_tracks)
+                 val=queries(val_playlists), test=queries(test_playlists), n_seed=n_seed, seed=seed)

@@ -124,12 +124,6 @@ def mean_over_ranks(value: float) -> float:
     return total.item() / dist.get_world_size()
 
 
-def barrier() -> None:
-    """Wait for every rank (no-op in a single process)."""
-    if dist.is_initialized():
-        dist.barrier()
-
-
 def shutdown() -> None:
     """Leave the process group (no-op when none was joined)."""
     if dist.is_initialized():
