@@ -82,7 +82,9 @@ def test_a_malformed_playlist_costs_no_good_playlist_of_its_file(tmp_path):
 
 def test_an_unclosed_quote_is_refused_not_misread(tmp_path):
     row = {column: "x" for column in fuzz_drill.CSV_COLUMNS} | {"popularity": "50", "duration_sec": "200"}
-    fuzz_drill.check_damaged_csv([dict(row) for _ in range(3)], 0, "an unclosed quote", tmp_path, fuzz_drill.Counter())
+    tally = fuzz_drill.Counter()
+    fuzz_drill.check_damaged_csv([dict(row) for _ in range(3)], 0, "an unclosed quote", tmp_path, tally)
+    assert tally == {"an unclosed quote: file refused, named": 1}
 
 
 def test_a_line_with_a_field_too_many_is_refused_by_file_name(tmp_path):
