@@ -41,6 +41,7 @@ AUDIO_FEATURES = (
 # Optional track columns and their storage dtype; a source writes the ones it has.
 OPTIONAL_TRACK_DTYPES = {
     "genre": "string",
+    "subgenre": "string",
     "popularity": "float32",
     "release_year": "Int16",
     "duration_ms": "Int64",

@@ -27,8 +27,8 @@ from recsys.models.baselines import BASELINES  # noqa: E402
 from recsys.splits import continuation_split  # noqa: E402
 from recsys.training.publish import publish_result  # noqa: E402
 
-CSV = ROOT / "data" / "spotify_songs.csv"
-DATASET = ROOT / "data" / "processed" / "spotify_songs"
+CSV = ROOT / "data" / "tidytuesday_spotify_songs.csv.gz"
+DATASET = ROOT / "data" / "processed" / "tidytuesday"
 MODELS = ROOT / "models"
 K = 20
 # Capped so the whole build stays under 5 minutes on 2 cores; on the embedded data every GNN's

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recsys.dataset import load_dataset
+from recsys.dataset import AUDIO_FEATURES, load_dataset
 from recsys.ingest.csv import CsvIngestError, ingest_csv
 
-EMBEDDED = Path(__file__).resolve().parents[1] / "data" / "spotify_songs.csv"
+EMBEDDED = Path(__file__).resolve().parents[1] / "data" / "tidytuesday_spotify_songs.csv.gz"
 
 
 def normalised(values: pd.Series) -> pd.Series:
@@ -32,46 +32,47 @@ def embedded(tmp_path_factory, recsys_cli):
 
 @pytest.fixture(scope="module")
 def raw() -> pd.DataFrame:
-    frame = pd.read_csv(EMBEDDED, keep_default_na=False)
-    frame["key"] = normalised(frame["track_name"]) + "\x1f" + normalised(frame["artist"])
-    return frame
+    return pd.read_csv(EMBEDDED, keep_default_na=False, dtype={"track_album_release_date": str})
 
 
 def test_embedded_csv_stats_match_pandas(embedded, raw, recsys_cli):
     out, done = embedded
     stats = json.loads(recsys_cli("stats", str(out)).stdout)
-    pairs = raw.drop_duplicates(["playlist", "key"])
-    assert stats["playlists"] == raw["playlist"].nunique() == 449
-    assert stats["tracks"] == raw["key"].nunique() == 26_150
+    pairs = raw.drop_duplicates(["playlist_id", "track_id"])
+    assert stats["playlists"] == raw["playlist_id"].nunique() == 471
+    assert stats["tracks"] == raw["track_id"].nunique() == 28_356
     assert stats["interactions"] == len(pairs)
-    assert stats["tracks_per_playlist"]["max"] == pairs["playlist"].value_counts().max()
-    assert stats["artists"] == normalised(raw["artist"]).nunique()
-    assert sorted(stats["genres"]) == sorted(raw["genres"].unique())
+    assert stats["tracks_per_playlist"]["max"] == pairs["playlist_id"].value_counts().max()
+    assert sorted(stats["genres"]) == sorted(raw["playlist_genre"].unique())
     assert f"{len(raw) - len(pairs):,} repeated rows dropped" in done.stdout
     assert f"wrote {out}" in done.stdout
 
 
 def test_embedded_csv_track_features(embedded, raw):
     dataset = load_dataset(embedded[0])
-    assert dataset.features == ["genre", "popularity", "release_year", "duration_ms"]
-    tracks = dataset.tracks.assign(key=normalised(dataset.tracks["name"]) + "\x1f" + normalised(dataset.tracks["artist"]))
-    tracks = tracks.set_index("key")
-    pairs = raw.drop_duplicates(["playlist", "key"])
-    genre_counts = pairs.groupby(["key", "genres"]).size()
-    for date in ("14-06-2019", "2012", "1981-12"):
-        row = raw[raw["album_release"] == date].iloc[0]
-        track = tracks.loc[row["key"]]
-        assert track["release_year"] == int(date[-4:] if date.count("-") == 2 else date[:4])
-        assert track["duration_ms"] == round(row["duration_sec"] * 1000)
-        assert track["popularity"] == row["popularity"]
-        counts = genre_counts[row["key"]]
-        assert counts[track["genre"]] == counts.max()
+    assert dataset.features == ["genre", "subgenre", "popularity", "release_year", "duration_ms",
+                                *AUDIO_FEATURES]
+    tracks = dataset.tracks.set_index("track_id")
+    assert tracks.index.str.fullmatch(r"spotify:track:[0-9A-Za-z]{22}").all()
+    pairs = raw.drop_duplicates(["playlist_id", "track_id"])
+    for column, label in (("playlist_genre", "genre"), ("playlist_subgenre", "subgenre")):
+        counts = pairs.groupby(["track_id", column]).size()
+        for track_id in pairs["track_id"].value_counts().index[:20]:  # tracks in many playlists
+            assert counts[track_id][tracks.loc["spotify:track:" + track_id, label]] == counts[track_id].max()
+    for date in ("2019-06-14", "2012", "1981-12"):
+        row = raw[raw["track_album_release_date"] == date].iloc[0]
+        track = tracks.loc["spotify:track:" + row["track_id"]]
+        assert track["release_year"] == int(date[:4])
+        assert track["duration_ms"] == row["duration_ms"]
+        assert track["popularity"] == row["track_popularity"]
+        assert track["energy"] == pytest.approx(row["energy"])
+        assert track["album_id"] == "spotify:album:" + row["track_album_id"]
 
 
 def test_gzipped_csv_gives_the_same_dataset(embedded, tmp_path):
-    packed = tmp_path / "spotify_songs.csv.gz"
-    packed.write_bytes(gzip.compress(EMBEDDED.read_bytes()))
-    dataset = ingest_csv(packed, tmp_path / "from_gz")
+    plain = tmp_path / "tidytuesday_spotify_songs.csv"
+    plain.write_bytes(gzip.decompress(EMBEDDED.read_bytes()))
+    dataset = ingest_csv(plain, tmp_path / "songs")
     assert dataset.meta["fingerprint"] == load_dataset(embedded[0]).meta["fingerprint"]
 
 

@@ -2,15 +2,17 @@
 
 Two schemas are understood, each by an explicit column mapping (``SCHEMAS``):
 
-- ``spotify_songs``: the embedded ``data/spotify_songs.csv`` (``track_name, album, album_release,
+- ``spotify_songs``: a cut-down export of the TidyTuesday data (``track_name, album, album_release,
   artist, popularity, genres, playlist, duration_sec``). It has no Spotify ids, so a track is
   keyed by ``recsys.text.track_key(name, artist)`` and a playlist by its name (``csv:<name>``).
-- ``tidytuesday``: the full TidyTuesday 2020-01-21 file (``track_id, ..., playlist_id,
+- ``tidytuesday``: the full TidyTuesday 2020-01-21 file, the embedded default
+  ``data/tidytuesday_spotify_songs.csv.gz`` (``track_id, ..., playlist_id,
   playlist_genre, <audio features>, duration_ms``). Spotify ids become URIs.
 
 Both give release_year (from ``dd-mm-yyyy``, ``yyyy-mm-dd``, ``yyyy-mm`` or ``yyyy`` dates),
-duration_ms, popularity, and a track genre: the most common genre of the playlists holding the
-track (ties go to the alphabetically first). A gzipped file is read the same way.
+duration_ms, popularity, and a track genre (and, for tidytuesday, sub-genre): the most common
+genre of the playlists holding the track (ties go to the alphabetically first). A gzipped file
+is read the same way.
 
 A structurally damaged file is refused, naming its line, rather than read with values in the wrong
 columns: a quoted field that is never closed (pandas' lenient parser would let it swallow the
@@ -64,7 +66,8 @@ TIDYTUESDAY = CsvSchema(
               "playlist_id": "playlist_id", "playlist_name": "playlist_name"},
     optional={"track_popularity": "popularity", "track_album_id": "album_id",
               "track_album_name": "album", "track_album_release_date": "release_date",
-              "playlist_genre": "playlist_genre", "duration_ms": "duration_ms",
+              "playlist_genre": "playlist_genre", "playlist_subgenre": "playlist_subgenre",
+              "duration_ms": "duration_ms",
               **{feature: feature for feature in AUDIO_FEATURES}},
     numeric=("popularity", "duration_ms", *AUDIO_FEATURES),
 )
@@ -149,18 +152,20 @@ def to_rows(frame: pd.DataFrame, schema: CsvSchema, path: str | os.PathLike) -> 
         rows["duration_ms"] = (rows.pop("duration_sec") * 1000).round().astype("Int64")
     if "release_date" in rows:
         rows["release_year"] = pd.to_numeric(rows.pop("release_date").str.extract(_YEAR)[0]).astype("Int16")
-    if "playlist_genre" in rows:
-        rows["genre"] = rows["track_id"].map(track_genres(rows))
+    for source, column in (("playlist_genre", "genre"), ("playlist_subgenre", "subgenre")):
+        if source in rows:
+            rows[column] = rows["track_id"].map(track_genres(rows, source))
     return rows
 
 
-def track_genres(rows: pd.DataFrame) -> pd.Series:
-    """Each track's most common playlist genre (a repeated row counts once), indexed by track_id."""
+def track_genres(rows: pd.DataFrame, column: str = "playlist_genre") -> pd.Series:
+    """Each track's most common value of the playlist label ``column`` (genre or sub-genre; a
+    repeated row counts once, ties go to the alphabetically first), indexed by track_id."""
     pairs = rows.drop_duplicates(["playlist_id", "track_id"])
-    pairs = pairs[pairs["playlist_genre"] != ""]
-    counts = pairs.groupby(["track_id", "playlist_genre"]).size().rename("n").reset_index()
-    counts = counts.sort_values(["track_id", "n", "playlist_genre"], ascending=[True, False, True])
-    return counts.drop_duplicates("track_id").set_index("track_id")["playlist_genre"]
+    pairs = pairs[pairs[column] != ""]
+    counts = pairs.groupby(["track_id", column]).size().rename("n").reset_index()
+    counts = counts.sort_values(["track_id", "n", column], ascending=[True, False, True])
+    return counts.drop_duplicates("track_id").set_index("track_id")[column]
 
 
 def _numbers(values: pd.Series, column: str, path) -> pd.Series:
