@@ -14,6 +14,8 @@ Layout::
           tracks.parquet          the served catalog (CATALOG_COLUMNS + optional genre, popularity...)
           curves.csv              one row per epoch (epoch, train_loss, val_recall@20, ...)
           projection.parquet      x, y for every track (computed offline by recsys.projection)
+          <name>.npy              optional named arrays (``Artifact.arrays``): the hybrid's item
+                                  neighbourhoods and playlist lists (recsys.serving.continuation)
 
 A version is written into a hidden temporary directory beside its final place and renamed into
 place; ``CURRENT`` is replaced atomically and last. A crash at any moment therefore leaves the
@@ -30,6 +32,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,6 +62,8 @@ CATALOG = "tracks.parquet"
 CURVES = "curves.csv"
 PROJECTION = "projection.parquet"
 DATA_FILES = (EMBEDDINGS, CATALOG, CURVES, PROJECTION)
+# Names of the optional arrays: plain lowercase names, so a manifest can never point outside.
+ARRAY_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 # Hidden work directories: a publish in progress, a version being deleted. A crash can leave
 # one behind; prune removes those older than STALE_LEFTOVER_SECONDS (a live publish is younger).
@@ -100,6 +105,12 @@ class Artifact:
         return self.manifest["files"][EMBEDDINGS]["sha256"]
 
     @cached_property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The optional named arrays (memory-mapped, read-only), checked when the artifact loaded."""
+        return {name: _read(self.path / f"{name}.npy", lambda p: np.load(p, mmap_mode="r", allow_pickle=False))
+                for name in self.manifest.get("arrays", [])}
+
+    @cached_property
     def curves(self) -> pd.DataFrame:
         """The per-epoch training record (may be empty for models trained without epochs)."""
         return read_curves(self.path)
@@ -120,15 +131,21 @@ class Artifact:
 def publish(models_dir: str | os.PathLike, model: str, *, embeddings: np.ndarray,
             catalog: pd.DataFrame, curves: pd.DataFrame | list[dict] | None, config: dict,
             dataset_meta: dict, metrics: dict, projection: np.ndarray | pd.DataFrame | None = None,
-            dtype: str = "float16", make_current: bool = True, version: str | None = None) -> Path:
+            dtype: str = "float16", make_current: bool = True, version: str | None = None,
+            arrays: dict[str, np.ndarray] | None = None) -> Path:
     """Write a new version of ``model`` under ``models_dir`` and return its directory.
 
     ``embeddings`` (n × d) are L2-normalised and stored as ``dtype``; ``catalog`` row i describes
     embedding row i and needs CATALOG_COLUMNS. ``projection`` (n × 2) is computed with
     ``recsys.projection.project`` when not given. ``config`` (model and hyper-parameters),
     ``dataset_meta`` (name, fingerprint, counts) and ``metrics`` go into the manifest as given.
+    ``arrays`` (name -> numpy array) are stored as ``<name>.npy`` under the same checksums.
     With ``make_current`` the model's CURRENT pointer moves to the new version (last step).
     """
+    arrays = arrays or {}
+    for name in arrays:
+        if not isinstance(name, str) or not ARRAY_NAME.fullmatch(name):
+            raise ArtifactError(f"array name {name!r}: expected lowercase letters, digits and '_'")
     _check_name(model, "model name")
     if dtype not in EMBEDDING_DTYPES:
         raise ArtifactError(f"dtype {dtype!r}: expected one of {EMBEDDING_DTYPES}")
@@ -150,7 +167,10 @@ def publish(models_dir: str | os.PathLike, model: str, *, embeddings: np.ndarray
         catalog.to_parquet(tmp / CATALOG, index=False)
         curves.to_csv(tmp / CURVES, index=False)
         projection.to_parquet(tmp / PROJECTION, index=False)
-        files = {name: _file_record(tmp / name) for name in DATA_FILES}
+        for name, array in arrays.items():
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+        stored_files = (*DATA_FILES, *(f"{name}.npy" for name in arrays))
+        files = {name: _file_record(tmp / name) for name in stored_files}
         if version is None:
             version = _new_version(files[EMBEDDINGS]["sha256"], files[CATALOG]["sha256"])
         _check_name(version, "version")
@@ -168,11 +188,12 @@ def publish(models_dir: str | os.PathLike, model: str, *, embeddings: np.ndarray
                           "dtype": dtype, "l2_normalized": True},
             "libraries": _library_versions(),
             "git_commit": _git_commit(),
+            "arrays": sorted(arrays),
             "files": files,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
         (tmp / MANIFEST_SHA256).write_text(f"{_sha256(tmp / MANIFEST)}  {MANIFEST}\n")
-        for name in (*DATA_FILES, MANIFEST, MANIFEST_SHA256):
+        for name in (*stored_files, MANIFEST, MANIFEST_SHA256):
             _fsync_file(tmp / name)
         os.rename(tmp, model_dir / version)
         _fsync_dir(model_dir)
@@ -351,7 +372,7 @@ def load_artifact(path_or_model: str | os.PathLike, models_dir: str | os.PathLik
     """
     root = resolve(path_or_model, models_dir)
     manifest = _read_manifest(root)
-    for name in DATA_FILES:
+    for name in (*DATA_FILES, *(f"{a}.npy" for a in manifest.get("arrays", []))):
         _check_file(root / name, manifest["files"][name])
     spec = manifest["embedding"]
     embeddings = _read(root / EMBEDDINGS,
@@ -426,6 +447,13 @@ def _check_manifest_structure(path: Path, manifest: dict) -> None:
         record = field(files, name, dict, "files ")
         field(record, "sha256", str, f"files {name!r} ")
         field(record, "bytes", int, f"files {name!r} ")
+    arrays = manifest.get("arrays", [])
+    if not isinstance(arrays, list) or not all(isinstance(a, str) and ARRAY_NAME.fullmatch(a) for a in arrays):
+        raise ArtifactError(f"{path}: 'arrays' must be a list of plain array names (found {arrays!r})")
+    for name in arrays:
+        record = field(files, f"{name}.npy", dict, "files ")
+        field(record, "sha256", str, f"files {name + '.npy'!r} ")
+        field(record, "bytes", int, f"files {name + '.npy'!r} ")
     for key in ("config", "dataset", "metrics"):
         if key in manifest:
             field(manifest, key, dict)

@@ -116,17 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     # -- evaluate (recsys/evaluation.py); the last line printed is the report.json path --
     evaluate = commands.add_parser(
-        "evaluate", help="compare models on held-out playlists; writes report.md + report.json")
+        "evaluate", help="compare models on held-out playlists; writes report.{md,json} (standard "
+        "protocol) and report-cold-track.{md,json}")
     evaluate.add_argument("--dataset", required=True, help="dataset directory")
     evaluate.add_argument("--models", default="popularity,itemknn,itemknn_artist,ease",
-                          help="comma-separated baselines and GNNs (default: %(default)s)")
+                          help="comma-separated baselines, GNNs and hybrid (default: %(default)s)")
     evaluate.add_argument("--out", help="report directory (default: reports/<dataset name>)")
     evaluate.add_argument("--seed", type=int, default=0, help="split seed (default: %(default)s)")
     evaluate.add_argument("--n-test", type=int, default=100, help="test playlists (default: %(default)s)")
     evaluate.add_argument("--n-val", type=int, default=50,
                           help="validation playlists, for tuning and early stopping (default: %(default)s)")
     evaluate.add_argument("--n-seed", type=int, default=10,
-                          help="seed tracks given per held-out playlist (default: %(default)s)")
+                          help="seed tracks per held-out playlist in the cold-track view; the standard "
+                               "protocol gives the first half (default: %(default)s)")
     evaluate.add_argument("--k", type=int, default=20, help="cut-off of the @K metrics (default: %(default)s)")
     evaluate.add_argument("--set", action="append", metavar="KEY=VALUE",
                           help="GNN training option passed to every GNN, e.g. --set epochs=5 (repeatable)")

@@ -1,9 +1,14 @@
 """Playlist-continuation splits in the style of the RecSys Challenge 2018.
 
-A held-out playlist keeps its first ``n_seed`` tracks (by ``pos``) as the query's seeds; the
-rest are the targets a model must find. Targets are removed from the training interactions;
-seeds and the playlist itself stay, so every playlist and (nearly) every track still takes part
-in training. Validation and test queries come from disjoint sets of playlists.
+Two splits, both holding out whole playlists (validation and test from disjoint sets):
+
+- :func:`standard_split`, the headline protocol: a held-out playlist's first half (by ``pos``)
+  are its seeds, the second half its targets. Models train on every other playlist plus the
+  seeds; the candidate catalog is the tracks the training interactions hold, so a target no
+  training playlist holds can never be found and counts as a miss.
+- :func:`continuation_split`, the "cold-track" view: the first ``n_seed`` tracks are the seeds
+  and every track stays a candidate, so a model gets credit for reaching tracks no training
+  playlist holds (through their artist and album).
 """
 from __future__ import annotations
 
@@ -35,14 +40,64 @@ class Split:
     train: pd.DataFrame
     val: list[Query]
     test: list[Query]
-    n_seed: int
+    n_seed: int | str
     seed: int
+    # Boolean mask over track_idx of the tracks a model may recommend; None: every track.
+    catalog: np.ndarray | None = None
+    protocol: str = "cold-track"
 
     def describe(self) -> dict:
         """The split's parameters and sizes, for reports."""
-        return {"n_seed": self.n_seed, "seed": self.seed, "n_val": len(self.val),
+        info = {"protocol": self.protocol, "n_seed": self.n_seed, "seed": self.seed, "n_val": len(self.val),
                 "n_test": len(self.test), "train_interactions": len(self.train),
                 "mean_targets_test": float(np.mean([len(q.targets) for q in self.test])) if self.test else 0.0}
+        if self.catalog is not None:
+            targets = np.concatenate([q.targets for q in self.test]) if self.test else np.array([], int)
+            info.update(catalog_tracks=int(self.catalog.sum()),
+                        test_targets_in_catalog=float(self.catalog[targets].mean()) if len(targets) else 0.0)
+        return info
+
+
+def standard_split(dataset: Dataset, n_test: int = 100, n_val: int = 50, seed: int = 0,
+                   min_tracks: int = 10) -> Split:
+    """The headline protocol: ``n_test`` + ``n_val`` playlists with at least ``min_tracks``
+    tracks, drawn at random by ``seed``; seeds are the first half of each by ``pos``, targets
+    the rest. ``train`` is every other playlist plus the held-out seeds; ``catalog`` marks the
+    tracks ``train`` holds. Raises :class:`SplitError` when too few playlists are eligible."""
+    if min_tracks < 2 or n_test < 0 or n_val < 0:
+        raise SplitError(f"standard_split needs min_tracks >= 2 and n_test/n_val >= 0 "
+                         f"(got min_tracks={min_tracks}, n_test={n_test}, n_val={n_val})")
+    interactions = dataset.interactions.sort_values(["playlist_idx", "pos"], kind="stable")
+    lengths = np.bincount(interactions["playlist_idx"], minlength=dataset.n_playlists)
+    chosen = _draw_playlists(dataset, lengths, n_test + n_val, min_tracks, seed)
+    rank_in_playlist = interactions.groupby("playlist_idx", sort=False).cumcount().to_numpy()
+    playlist = interactions["playlist_idx"].to_numpy()
+    held_out = np.isin(playlist, chosen)
+    is_target = held_out & (rank_in_playlist >= lengths[playlist] // 2)
+    train = interactions.loc[~is_target].reset_index(drop=True)
+    catalog = np.zeros(dataset.n_tracks, dtype=bool)
+    catalog[train["track_idx"].to_numpy()] = True
+    seeds_of = _tracks_by_playlist(interactions.loc[held_out & ~is_target])
+    targets_of = _tracks_by_playlist(interactions.loc[is_target])
+
+    def queries(playlists: np.ndarray) -> list[Query]:
+        return [Query(int(p), seeds_of[int(p)], targets_of[int(p)]) for p in np.sort(playlists)]
+
+    return Split(train=train, val=queries(chosen[n_test:]), test=queries(chosen[:n_test]),
+                 n_seed="half", seed=seed, catalog=catalog, protocol="standard")
+
+
+def _draw_playlists(dataset: Dataset, lengths: np.ndarray, n: int, min_tracks: int, seed: int) -> np.ndarray:
+    eligible = np.flatnonzero(lengths >= min_tracks)
+    if len(eligible) < n:
+        raise SplitError(f"dataset {dataset.name!r}: only {len(eligible)} playlists have at least "
+                         f"{min_tracks} tracks; asked for {n} held-out playlists")
+    return np.random.default_rng(seed).permutation(eligible)[:n]
+
+
+def _tracks_by_playlist(interactions: pd.DataFrame) -> dict[int, np.ndarray]:
+    return {int(p): group.to_numpy(np.int64)
+            for p, group in interactions.groupby("playlist_idx", sort=False)["track_idx"]}
 
 
 def continuation_split(dataset: Dataset, n_test: int = 100, n_val: int = 50, n_seed: int = 10,

@@ -68,22 +68,24 @@ def test_tune_picks_the_best_validation_setting():
     make = lambda params: FixedScorer(np.eye(10)[params["best"]])
     best, trials = tune(make, grid, queries, k=3)
     assert best == {"best": 5}
-    assert [t["ndcg_at_k"] for t in trials] == [0.0, 1.0, 0.0]
+    scores = [t["ndcg_at_500"] for t in trials]
+    assert scores[1] == 1.0 and max(scores[0], scores[2]) < 1.0
 
 
 def test_write_report_orders_models_and_documents_the_run(tmp_path):
     base = {"n_queries": 3, "k": 20, "r_precision": 0.1, "recall_at_k": 0.2, "hit_rate_at_k": 0.5,
-            "precision_at_k": 0.1, "clicks": 4.0, "coverage": 0.3, "ms_per_query": 1.5}
-    results = {"weak": {**base, "ndcg_at_k": 0.1},
-               "strong": {**base, "ndcg_at_k": 0.4, "train_seconds": 12.5, "notes": "a|b"}}
+            "precision_at_k": 0.1, "clicks": 4.0, "coverage": 0.3, "ms_per_query": 1.5, "ndcg_at_k": 0.2,
+            "recall_at_100": 0.6}
+    results = {"weak": {**base, "ndcg_at_500": 0.1},
+               "strong": {**base, "ndcg_at_500": 0.4, "train_seconds": 12.5, "notes": "a|b"}}
     path = write_report(results, tmp_path / "out", meta={"dataset": "toy"})
     report = json.loads(path.read_text())
     assert report["best"] == "strong" and report["k"] == 20 and report["meta"] == {"dataset": "toy"}
     assert [m["name"] for m in report["models"]] == ["strong", "weak"]
     assert report["models"][1]["train_seconds"] is None and report["models"][1]["notes"] == ""
     markdown = (tmp_path / "out" / "report.md").read_text()
-    assert "| strong | 0.1000 | 0.4000 | 0.2000 |" in markdown
-    assert "NDCG@20" in markdown and "a/b" in markdown   # a pipe in notes cannot break the table
+    assert "| strong | 0.4000 | 0.1000 | 4.00 | 0.6000 | 0.2000 |" in markdown
+    assert "NDCG@500" in markdown and "NDCG@20" in markdown and "a/b" in markdown   # a pipe in notes cannot break the table
 
 
 def _evaluate_cli(*args, cwd=ROOT):
@@ -105,10 +107,13 @@ def test_cli_end_to_end(two_genre_dataset, tmp_path):
     scores = {m["name"]: m for m in report["models"]}
     assert set(scores) == {"popularity", "itemknn", "itemknn_artist"}
     assert report["k"] == 5 and report["meta"]["split"]["n_test"] == 8
-    assert scores["itemknn"]["ndcg_at_k"] > scores["popularity"]["ndcg_at_k"]
+    assert report["meta"]["split"]["protocol"] == "standard"
+    assert scores["itemknn"]["ndcg_at_500"] > scores["popularity"]["ndcg_at_500"]
     assert set(scores["itemknn_artist"]["config"]) == {"artist_weight", "album_weight"}
-    assert "15 settings tuned on validation NDCG@5" in scores["itemknn_artist"]["notes"]
+    assert "15 settings tuned on validation NDCG@500" in scores["itemknn_artist"]["notes"]
     assert (report_path.parent / "report.md").is_file()
+    cold = json.loads((report_path.parent / "report-cold-track.json").read_text())
+    assert cold["meta"]["split"]["protocol"] == "cold-track" and cold["meta"]["split"]["n_seed"] == 3
 
 
 def test_cli_refuses_unknown_models_and_bad_splits(two_genre_dataset, tmp_path):

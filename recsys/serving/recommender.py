@@ -15,7 +15,8 @@ import pandas as pd
 
 from recsys.artifacts import Artifact, ArtifactError, default_model, load_artifact
 from recsys.errors import RecsysError
-from recsys.scoring import l2_normalize, seed_query
+from recsys.scoring import l2_normalize
+from recsys.serving.continuation import EMBEDDING_ONLY, HYBRID_ARRAYS, Blend, ContinuationRanker, song_codes
 from recsys.serving.index import CACHE_DIR, DEFAULT_NPROBE, FLAT_MAX_ROWS, VectorIndex
 from recsys.serving.matching import CatalogMatcher, ExternalMatch
 from recsys.serving.search import TrackSearch
@@ -36,9 +37,10 @@ class Recommendations:
     """The answer to ``Recommender.recommend``.
 
     ``table`` (a DataFrame, built on first access): rank, track_id, name, artist, album, score,
-    because, because_name. ``score`` is the cosine similarity to the seeds' mean embedding;
-    ``because`` is the seed (id, and name in ``because_name``) most similar to the recommended
-    track. ``unknown_seeds`` lists seed ids not in the catalog. ``fallback`` is ``"popular"``
+    because, because_name. ``score`` is the blended score of :mod:`recsys.serving.continuation`
+    (for an embedding-only model, the cosine similarity to the seeds' mean embedding);
+    ``because`` is the seed (id, and name in ``because_name``) that contributed most to the
+    recommended track. ``unknown_seeds`` lists seed ids not in the catalog. ``fallback`` is ``"popular"``
     when no seed was known and the result holds the most-played tracks instead (then ``score``
     is the playlist count and ``because`` is empty). ``rows`` and ``scores`` are the same
     answer as arrays, for callers that need no DataFrame.
@@ -86,6 +88,7 @@ class Recommender:
         self.index = VectorIndex.build(self.embeddings, cache_dir=artifact.path / CACHE_DIR,
                                        checksum=artifact.embeddings_sha256,
                                        flat_max_rows=flat_max_rows, nprobe=nprobe)
+        self.ranker = _ranker(artifact, self.index, self._artist_codes)
         self._matcher = CatalogMatcher(self.catalog, self._row_of)
         self._search: TrackSearch | None = None
         self._search_lock = threading.Lock()
@@ -117,13 +120,17 @@ class Recommender:
     # ---------------------------------------------------------------- recommendations
 
     def recommend(self, seed_track_ids: Iterable[str], k: int = 20, exclude: Iterable[str] = (),
-                  max_per_artist: int | None = None, diversity: float = 0.0) -> Recommendations:
+                  max_per_artist: int | None = None, diversity: float = 0.0,
+                  allow_versions: bool = False) -> Recommendations:
         """The ``k`` tracks that best continue a playlist of ``seed_track_ids``.
 
-        Seeds and ``exclude`` are never returned. ``max_per_artist`` caps tracks per artist;
-        ``diversity`` in [0, 1] re-ranks by maximal marginal relevance (0: pure similarity,
-        1: pure novelty w.r.t. the tracks already chosen). Unknown seeds are reported in
-        ``unknown_seeds``; with no known seed the result is the flagged popular fallback.
+        Seeds and ``exclude`` are never returned, nor (unless ``allow_versions``) another version
+        of a seed or a second version of one song (:func:`recsys.text.song_key`). Every seed is
+        heard: part of the list is spread over the seeds (:mod:`recsys.serving.continuation`).
+        ``max_per_artist`` caps tracks per artist; ``diversity`` in [0, 1] re-ranks by maximal
+        marginal relevance (0: pure relevance, 1: pure novelty w.r.t. the tracks already chosen).
+        Unknown seeds are reported in ``unknown_seeds``; with no known seed the result is the
+        flagged popular fallback.
         """
         k = _check_count(k, "k")
         seeds = _check_ids(seed_track_ids, "seed_track_ids")
@@ -138,15 +145,14 @@ class Recommender:
             return Recommendations(rows, self._n_playlists[rows].astype(np.float64), None, unknown,
                                    "popular", self._text)
 
-        query = seed_query(self.embeddings, seed_rows)
         pool = k if diversity == 0 else max(MMR_MIN_POOL, MMR_POOL_FACTOR * k)
-        rows, scores = self._nearest(query, pool, banned, cap)
-        if diversity == 0:
-            keep = self._select(rows, k, cap)
-        else:
-            keep = _mmr(self._vectors(rows), scores, k, diversity, self._artist_codes[rows], cap)
-        rows, scores = rows[keep], scores[keep]
-        because = seed_rows[self._closest_seed(rows, seed_rows)]
+        ranked = self.ranker.rank(seed_rows, pool, banned=banned, max_per_artist=None if diversity else cap,
+                                  allow_versions=allow_versions)
+        rows, scores, because = ranked.rows, ranked.scores, ranked.because
+        if diversity:
+            relevance = (scores - scores.min()) / max(float(scores.max() - scores.min()), 1e-12)
+            keep = _mmr(self._vectors(rows), relevance, k, diversity, self._artist_codes[rows], cap)
+            rows, scores, because = rows[keep], scores[keep], because[keep]
         return Recommendations(rows, scores, because, unknown, None, self._text)
 
     def similar(self, track_id: str, k: int = 20) -> pd.DataFrame:
@@ -240,13 +246,6 @@ class Recommender:
                     break
         return np.asarray(taken, dtype=np.int64)
 
-    def _closest_seed(self, rows: np.ndarray, seed_rows: np.ndarray, chunk: int = 256) -> np.ndarray:
-        """For each row, the position in ``seed_rows`` of its most similar seed."""
-        seeds = self._vectors(seed_rows)
-        best = np.empty(len(rows), dtype=np.int64)
-        for start in range(0, len(rows), chunk):
-            best[start:start + chunk] = (self._vectors(rows[start:start + chunk]) @ seeds.T).argmax(axis=1)
-        return best
 
 def _track_table(text: Mapping[str, np.ndarray], rows: np.ndarray, scores: np.ndarray | None,
                  because: np.ndarray | None = None, explain: bool = False) -> pd.DataFrame:
@@ -264,6 +263,34 @@ def _track_table(text: Mapping[str, np.ndarray], rows: np.ndarray, scores: np.nd
     if scores is not None:
         table.insert(len(TRACK_COLUMNS) + 1, "score", np.asarray(scores, dtype=np.float64))
     return table
+
+
+def _ranker(artifact: Artifact, index: VectorIndex, artist_codes: np.ndarray) -> ContinuationRanker:
+    """The artifact's continuation ranker: the hybrid when it carries neighbourhoods, else its
+    embeddings alone (a GNN artifact), with the same list-building rules."""
+    arrays = artifact.arrays
+    catalog = artifact.catalog
+    # Artifacts published before song codes were stored derive them here (~10 µs a track).
+    songs = arrays["song_codes"] if "song_codes" in arrays else song_codes(catalog["name"], catalog["artist"])
+    # The hybrid's popularity prior counts training playlists, as it did when it was measured.
+    counts = arrays["n_playlists"] if "n_playlists" in arrays else catalog["n_playlists"].to_numpy()
+    if all(name in arrays for name in HYBRID_ARRAYS):
+        parts = {name: arrays[name] for name in HYBRID_ARRAYS}
+        blend = Blend.from_dict(artifact.manifest.get("config", {}).get("blend", {}))
+    else:
+        empty = np.zeros(0, dtype=np.int32)
+        parts = dict(neighbours=np.full((len(catalog), 0), -1, dtype=np.int32),
+                     neighbour_weights=np.zeros((len(catalog), 0), dtype=np.float16),
+                     track_playlists_indptr=np.zeros(len(catalog) + 1, dtype=np.int64), track_playlists=empty,
+                     playlist_tracks_indptr=np.zeros(1, dtype=np.int64), playlist_tracks=empty)
+        blend = EMBEDDING_ONLY
+
+    def nearest(query: np.ndarray, n: int):
+        found = index.search(query, n)
+        return found.rows, found.scores
+
+    return ContinuationRanker(**parts, embeddings=artifact.embeddings, n_playlists=counts,
+                              song_codes=songs, artist_codes=artist_codes, nearest=nearest, blend=blend)
 
 
 def _mmr(vectors: np.ndarray, relevance: np.ndarray, k: int, diversity: float,

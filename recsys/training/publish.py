@@ -9,7 +9,9 @@ import pandas as pd
 
 from recsys.artifacts import publish
 from recsys.dataset import Dataset
+from recsys.serving.continuation import song_codes
 from recsys.splits import Split
+from recsys.training.hybrid import HybridModel
 from recsys.training.trainer import TrainResult
 
 
@@ -37,4 +39,16 @@ def publish_result(models_dir: str | os.PathLike, model: str, dataset: Dataset, 
     return publish(models_dir, model, embeddings=result.embeddings, catalog=artifact_catalog(dataset),
                    curves=result.curves, config=result.config, dataset_meta=dataset_meta(dataset, split),
                    metrics={**result.metrics, **(extra_metrics or {})}, dtype=dtype,
-                   make_current=make_current)
+                   make_current=make_current,
+                   arrays={"song_codes": song_codes(dataset.tracks["name"], dataset.tracks["artist"])})
+
+
+def publish_hybrid(models_dir: str | os.PathLike, model: str, dataset: Dataset, hybrid: HybridModel,
+                   split: Split | None = None, *, extra_metrics: dict | None = None,
+                   make_current: bool = True) -> Path:
+    """Publish the hybrid: its GNN's embeddings and curves, its neighbourhoods as artifact
+    arrays, and its blend in the manifest's config (read back by the Recommender)."""
+    return publish(models_dir, model, embeddings=hybrid.embeddings, catalog=artifact_catalog(dataset),
+                   curves=hybrid.gnn.curves, config=hybrid.config, dataset_meta=dataset_meta(dataset, split),
+                   metrics={**hybrid.gnn.metrics, **(extra_metrics or {})}, make_current=make_current,
+                   arrays=hybrid.arrays)

@@ -165,7 +165,7 @@ def _train(dataset, split, config: TrainConfig, checkpoint_dir, resume: bool, pr
             losses.append(loss.item())
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
         embeddings = track_embeddings(model, full_graph)
-        val = evaluate(EmbeddingScorer(embeddings), split.val, k=VAL_K)
+        val = evaluate(EmbeddingScorer(embeddings), split.val, k=VAL_K, catalog=split.catalog)
         run["epoch"] += 1
         row = {"epoch": run["epoch"], "train_loss": distributed.mean_over_ranks(np.mean(losses)),
                "val_recall@20": val["recall_at_k"], "val_ndcg@20": val["ndcg_at_k"],
