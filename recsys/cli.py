@@ -71,9 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     # -- train (recsys/training/cli.py); the last line printed is the published artifact's path --
     from recsys.models import GNN_MODELS
-    train = commands.add_parser("train", help="train one GNN and publish its embedding artifact")
+    train = commands.add_parser("train", help="train and publish the default recipe (the hybrid), or one GNN")
     train.add_argument("--dataset", required=True, help="canonical dataset directory")
-    train.add_argument("--model", required=True, choices=sorted(GNN_MODELS))
+    train.add_argument("--model", choices=sorted(GNN_MODELS),
+                       help="train this GNN alone (default: the hybrid that models/DEFAULT serves)")
     train.add_argument("--out", default="models", help="models directory to publish into (default: models)")
     train.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")

@@ -118,3 +118,28 @@ def test_unknown_settings_and_bad_datasets_are_clear_errors(dataset_dir, tmp_pat
     proc = train_cli("--dataset", tmp_path / "nowhere", "--model", "gcn", cwd=tmp_path)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2 and "nowhere" in err and out == ""
+
+
+def test_train_without_a_model_publishes_the_served_hybrid(dataset_dir, tmp_path):
+    """``python -m recsys train --dataset DIR``: the default recipe, served by the Recommender,
+    answers genre-A seeds with genre A and gives each genre of a mixed seed list its place."""
+    from recsys.serving.recommender import Recommender
+
+    run = train_cli("--dataset", dataset_dir, "--out", tmp_path / "models", "--val-playlists", 4,
+                    "--epochs", 2, "--steps-per-epoch", 3, "--batch-size", 64, "--dim", 16, "--quiet",
+                    "--checkpoint-dir", tmp_path / "ckpt", cwd=tmp_path)
+    out, err = run.communicate(timeout=240)
+    assert run.returncode == 0, err
+    path = Path(out.strip().splitlines()[-1])
+    assert path.parent.name == "hybrid"
+    rec = Recommender.load(path)
+    assert rec.artifact.manifest["config"]["blend"]["item"] > 0
+    assert {"neighbours", "playlist_tracks", "song_codes"} <= set(rec.artifact.arrays)
+    genre_of = dict(zip(rec.catalog["track_id"], rec.catalog["genre"]))
+    a_seeds = [t for t, g in genre_of.items() if g == "A"][:3]
+    b_seed = next(t for t, g in genre_of.items() if g == "B")
+    answer = rec.recommend(a_seeds, k=10)
+    assert {genre_of[t] for t in answer.track_ids} == {"A"}
+    mixed = rec.recommend([*a_seeds[:2], b_seed], k=20).table  # three seeds: at least 3 each
+    assert (mixed["because"] == b_seed).sum() >= 3
+    assert {genre_of[t] for t in mixed.loc[mixed["because"] == b_seed, "track_id"]} == {"B"}
