@@ -118,3 +118,30 @@ def test_unknown_settings_and_bad_datasets_are_clear_errors(dataset_dir, tmp_pat
     proc = train_cli("--dataset", tmp_path / "nowhere", "--model", "gcn", cwd=tmp_path)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2 and "nowhere" in err and out == ""
+
+
+def test_the_published_catalog_keeps_genre_subgenre_popularity_year_and_audio_features(tmp_path):
+    """The app reads these optional columns from the served catalog (the Explorer's colours and
+    feature profile), so publishing must carry them through with their values."""
+    import pandas as pd
+
+    from recsys.dataset import AUDIO_FEATURES
+    from recsys.training.publish import publish_result
+    from recsys.training.trainer import TrainResult
+
+    rows = (two_genre_rows(n_playlists_per_genre=3, tracks_per_genre=12, playlist_length=6))
+    rows["subgenre"] = rows["genre"] + "-sub"
+    rows["popularity"] = np.arange(len(rows)) % 100
+    rows["release_year"] = 1990 + np.arange(len(rows)) % 30
+    for i, feature in enumerate(AUDIO_FEATURES):
+        rows[feature] = (np.arange(len(rows)) * (i + 1)) % 7 / 7
+    dataset = from_rows(rows, name="audio", source="test")
+    result = TrainResult(embeddings=np.eye(dataset.n_tracks, 8, dtype=np.float32) + 0.1,
+                         curves=pd.DataFrame({"epoch": [1], "train_loss": [0.5]}), seconds=1.0,
+                         config={"model": "lightgcn"})
+    path = publish_result(tmp_path / "models", "lightgcn", dataset, result, dtype="float32")
+    catalog = load_artifact(path).catalog
+    optional = ["genre", "subgenre", "popularity", "release_year", *AUDIO_FEATURES]
+    assert set(optional) <= set(catalog.columns)
+    expected = dataset.tracks[optional].reset_index(drop=True)
+    pd.testing.assert_frame_equal(catalog[optional], expected, check_dtype=False)
