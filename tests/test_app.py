@@ -372,3 +372,132 @@ def test_training_page_shows_curves_metrics_and_the_comparison_report(models_dir
     assert [t.value for t in app.text][0].startswith("Best by NDCG@20: fixture")
     report = app.dataframe[1].value
     assert report["name"].tolist() == ["fixture", "popularity"] and "ndcg@20" in report.columns
+
+
+# ------------------------------------------------------------------ Explorer
+
+def charts_on(app: AppTest) -> list[tuple[dict, pd.DataFrame]]:
+    """(Vega-Lite spec, data) of each chart on the page."""
+    import json
+
+    import pyarrow as pa
+    found = []
+    for chart in app.get("vega_lite_chart"):
+        [dataset] = chart.proto.datasets
+        found.append((json.loads(chart.proto.spec),
+                      pa.ipc.open_stream(dataset.data.data).read_all().to_pandas()))
+    return found
+
+
+def test_explorer_colours_by_audio_features_and_shows_the_profile_and_neighbour_features(models_dir):
+    app = visit(new_app().run(), "pages/explorer.py")
+    app.text_input(key="explore_search_query").input("joga").run()
+    app.button(key=f"explore_search_pick_{track_id_of('Jóga')}").click().run()
+    assert [t.value for t in app.text][0] == "Jóga — Björk"
+    catalog = fixture_catalog()
+    joga = catalog[catalog["name"] == "Jóga"].iloc[0]
+
+    profile = app.dataframe[0].value.set_index("feature")
+    assert profile.loc["Energy", "value"] == pytest.approx(joga["energy"])
+    assert profile.loc["Tempo", "value"] == pytest.approx(joga["tempo"])
+    # Tempo has 20 values (one track lacks it); the percentile counts those at or below this one.
+    present = catalog["tempo"].dropna()
+    assert profile.loc["Tempo", "percentile"] == pytest.approx(100 * (present <= joga["tempo"]).mean())
+    assert "Key" not in profile.index and "Mode" not in profile.index
+
+    neighbours = app.dataframe[1].value
+    assert set(neighbours["name"][:2]) == {"Hyperballad", "Army of Me"}
+    by_name = catalog.set_index("name")
+    assert neighbours["valence"].tolist() == pytest.approx(by_name.loc[neighbours["name"], "valence"].tolist())
+    first_id = track_id_of(neighbours["name"][0]).split(":")[-1]
+    assert neighbours["spotify"][0] == f"https://open.spotify.com/track/{first_id}"
+
+    colours = app.radio(key="explorer_colour")
+    assert colours.options == ["genre", "artist", "energy", "valence", "danceability", "tempo"]
+    colours.set_value("tempo").run()
+    [(spec, points)] = charts_on(app)
+    colour = spec["layer"][0]["encoding"]["color"]
+    assert colour["condition"]["type"] == "quantitative" and colour["value"] == charts.OTHER_GREY
+    tempo = dict(zip(points["track"], points["colour"]))
+    assert tempo["Jóga"] == pytest.approx(joga["tempo"]) and np.isnan(tempo["Upgrade U"])
+
+
+def test_explorer_neighbours_can_become_seeds_or_the_next_track_to_explore(models_dir):
+    app = visit(new_app().run(), "pages/explorer.py")
+    focus = [t.value for t in app.text][0]  # the most popular track (no pick, no seeds)
+    assert focus == "Hyperballad — Björk"
+    pick = app.selectbox(key="explorer_act_pick")
+    assert pick.options[0] == "Jóga — Björk"
+    pick.set_value(track_id_of("Army of Me")).run()
+    app.button(key="explorer_act_seed").click().run()
+    assert app.session_state["seeds"] == [{"track_id": track_id_of("Army of Me"), "name": "Army of Me",
+                                           "artist": "Björk"}]
+    assert app.button(key="explorer_act_seed").disabled  # already a seed
+    visit(app, "pages/recommend.py")
+    assert set(app.dataframe[0].value["because_name"]) == {"Army of Me"}
+
+    visit(app, "pages/explorer.py")
+    app.selectbox(key="explorer_act_pick").set_value(track_id_of("Jóga")).run()
+    app.button(key="explorer_act_more").click().run()
+    assert not app.exception
+    assert [t.value for t in app.text][0] == "Jóga — Björk"
+    assert "Jóga" not in set(app.dataframe[1].value["name"])
+
+
+def test_explorer_without_audio_features_offers_genre_and_artist_only(tmp_path, monkeypatch):
+    root = tmp_path / "models"
+    make_fixture_artifact(root, audio_features=False)
+    monkeypatch.setenv("RECSYS_MODELS_DIR", str(root))
+    app = visit(new_app().run(), "pages/explorer.py")
+    assert app.radio(key="explorer_colour").options == ["genre", "artist"]
+    [neighbours] = [d.value for d in app.dataframe]  # no profile table
+    assert neighbours.columns.tolist() == ["name", "artist", "genre", "score", "spotify", "track_id"]
+
+
+def _relative_luminance(colour: str) -> float:
+    channels = np.array([int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    linear = np.where(channels <= 0.04045, channels / 12.92, ((channels + 0.055) / 1.055) ** 2.4)
+    return float(linear @ [0.2126, 0.7152, 0.0722])
+
+
+def _lab(colour: str) -> np.ndarray:
+    channels = np.array([int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    r, g, b = np.where(channels <= 0.04045, channels / 12.92, ((channels + 0.055) / 1.055) ** 2.4)
+    xyz = np.array([(0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047, 0.2126 * r + 0.7152 * g + 0.0722 * b,
+                    (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_map_colours_read_on_both_themes_and_are_told_apart():
+    colours = [*charts.PALETTE, charts.OTHER_GREY, *charts.FEATURE_RAMP]
+    for background in ("#ffffff", "#0e1117"):  # Streamlit's light and dark theme
+        for colour in colours:
+            high, low = sorted([_relative_luminance(colour), _relative_luminance(background)], reverse=True)
+            assert (high + 0.05) / (low + 0.05) >= 3, (colour, background)  # WCAG non-text contrast
+    categorical = [*charts.PALETTE, charts.OTHER_GREY]
+    closest = min(np.linalg.norm(_lab(a) - _lab(b)) for i, a in enumerate(categorical) for b in categorical[i + 1:])
+    assert closest >= 25
+    assert all(np.hypot(*_lab(c)[1:]) >= 30 for c in charts.PALETTE)  # none of them greyish
+
+
+def test_artist_colours_are_the_top_ten_plus_a_grey_other_and_neighbours_are_ringed():
+    catalog = pd.concat([fixture_catalog()] * 2, ignore_index=True)
+    catalog["artist"] = [f"artist {i % 14}" for i in range(len(catalog))]  # 14 artists, 3 each
+    catalog["track_id"] = [f"t{i}" for i in range(len(catalog))]
+    catalog.loc[:11, "artist"] = "artist 0"  # one clear favourite
+    projection = pd.DataFrame({"x": np.arange(len(catalog), dtype=float), "y": 0.0})
+    points = charts.neighbourhood_points(catalog, projection, 0, np.array([1, 2]), sample=len(catalog),
+                                         color_by="artist")
+    assert points["colour"].nunique() == 11 and "artist 0" in set(points["colour"])
+    spec = charts.projection_chart(points, color_title="artist").to_dict()
+    scale = spec["layer"][0]["encoding"]["color"]["scale"]
+    assert scale["domain"][-1] == charts.OTHER and scale["range"][-1] == charts.OTHER_GREY
+    assert scale["range"][:10] == list(charts.PALETTE) and len(scale["domain"]) == 11
+    # The neighbours and the selected track each get a black ring under a white one.
+    for role in ("neighbour", "selected"):
+        layers = [layer for layer in spec["layer"] if f"'{role}'" in str(layer.get("transform"))]
+        strokes = [(layer["mark"].get("stroke"), layer["mark"].get("filled")) for layer in layers]
+        assert strokes == [(None, True), ("black", False), ("white", False)], role
+    with pytest.raises(ValueError, match="cannot colour the map by 'loudness'"):
+        charts.neighbourhood_points(catalog, projection, 0, np.array([1]), color_by="loudness")

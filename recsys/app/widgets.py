@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from recsys.app import charts, tables
+from recsys.app import charts, seeds, tables
 from recsys.app.session import Served
 from recsys.app.tables import code_span, escape_markdown
 from recsys.errors import RecsysError
@@ -114,6 +114,55 @@ def recommendations(table: pd.DataFrame, *, key: str, file_name: str) -> None:
         track_id = st.selectbox("Listen on Spotify", list(labels), format_func=labels.__getitem__,
                                 key=f"{key}_player")
         st.iframe(tables.embed_url(tables.spotify_track_id(track_id)), height=152)
+
+
+_FEATURE_FORMATS = {"tempo": "%.0f BPM", "loudness": "%.1f dB"}
+
+
+def _feature_column(name: str):
+    return st.column_config.NumberColumn(name.capitalize(), format=_FEATURE_FORMATS.get(name, "%.2f"))
+
+
+def neighbours_table(view: pd.DataFrame, *, key: str) -> None:
+    """A ``tables.neighbours_view``: similarity as a bar, the audio features, a Spotify link."""
+    st.dataframe(view, hide_index=True, width="stretch", key=key, column_config={
+        "name": "Track", "artist": "Artist", "genre": "Genre",
+        "score": st.column_config.ProgressColumn("Similarity", format="%.3f", min_value=0.0, max_value=1.0),
+        **{f: _feature_column(f) for f in tables.PROFILE_FEATURES},
+        "spotify": st.column_config.LinkColumn("Spotify", display_text="open ↗"),
+        "track_id": None,
+    })
+
+
+def feature_profile(profile: pd.DataFrame) -> None:
+    """A ``tables.feature_profile``: each feature's value and where it sits in the catalog."""
+    st.dataframe(profile.assign(feature=profile["feature"].str.capitalize()), hide_index=True,
+                 width="stretch", column_config={
+                     "feature": "Audio feature",
+                     "value": st.column_config.NumberColumn("Value", format="%.3g"),
+                     "percentile": st.column_config.ProgressColumn(
+                         "Percentile", format="%.0f", min_value=0.0, max_value=100.0,
+                         help="The share of the catalog's tracks with this value or a lower one"),
+                 })
+
+
+def track_actions(tracks: pd.DataFrame, *, key: str, on_more: Callable[[dict], None]) -> None:
+    """Pick one of ``tracks`` (track_id, name, artist) and act on it: "Add as seed" adds it to the
+    session's seeds (``recsys.app.seeds``, what the Recommend page recommends from); "More like
+    this" calls ``on_more(track)`` and runs the whole page again (also from inside a fragment)."""
+    records = {t["track_id"]: t for t in tracks[["track_id", "name", "artist"]].to_dict("records")}
+    if not records:
+        return
+    picked = st.selectbox("Pick a track to act on", list(records), key=f"{key}_pick",
+                          format_func=lambda t: f"{records[t]['name']} — {records[t]['artist']}")
+    track = records[picked]
+    seeded = picked in {s["track_id"] for s in seeds.current()}
+    left, right = st.columns(2)
+    left.button("In your seeds" if seeded else "Add as seed", key=f"{key}_seed", disabled=seeded,
+                on_click=seeds.add, args=(track,), icon=":material/playlist_add:", width="stretch")
+    if right.button("More like this", key=f"{key}_more", icon=":material/travel_explore:", width="stretch"):
+        on_more(track)
+        st.rerun()
 
 
 def error(prefix: str, exc: Exception) -> None:
