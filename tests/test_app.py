@@ -116,9 +116,14 @@ def test_unknown_search_and_unconfigured_login_have_helpful_messages(models_dir)
     assert any("No track matches" in m for m in messages(app.info))
 
     visit(app, "pages/my_spotify.py")
+    # The listener is told plainly; the operator's instructions wait in an expander.
     [info] = messages(app.info)
-    assert "not configured" in info and "SPOTIFY_CLIENT_ID" in info and "localhost" in info
-    assert not app.link_button
+    assert "isn't available on this deployment" in info and "SPOTIFY" not in info
+    [operator] = app.expander
+    assert "operator" in operator.label
+    assert any("SPOTIFY_CLIENT_ID" in m.value and "localhost" in m.value and "secrets.toml" in m.value
+               for m in operator.markdown)
+    assert not app.link_button and not app.caption  # no privacy note for a login that cannot happen
 
 
 def test_corrupted_current_version_is_reported_and_another_version_served(models_dir):
@@ -225,9 +230,34 @@ def test_login_callback_gives_liked_track_recommendations(spotify):
     assert any("already used" in m for m in messages(replay.error))
     assert "spotify_token" not in replay.session_state
 
-    back.button(key="spotify_disconnect").click().run()
-    assert "spotify_token" not in back.session_state and "spotify_liked" not in back.session_state
-    assert back.link_button[0].value == "Log in with Spotify"
+
+
+def test_disconnect_forgets_the_login_and_the_liked_tracks_at_once(spotify):
+    alice = log_in(spotify, "alice")
+    assert any("**Disconnect** forgets them at once" in c.value for c in alice.caption)  # the note's promise
+    assert {"spotify_token", "spotify_profile", "spotify_liked"} <= set(alice.session_state)
+    liked_requests = len(spotify.requests_to("/v1/me/tracks"))
+    alice.button(key="spotify_disconnect").click().run()
+    assert not alice.exception
+    for key in ("spotify_token", "spotify_profile", "spotify_liked"):
+        assert key not in alice.session_state
+    assert alice.link_button[0].value == "Log in with Spotify" and not alice.metric and not alice.dataframe
+    alice.run()  # and nothing is fetched again without a new login
+    assert len(spotify.requests_to("/v1/me/tracks")) == liked_requests
+
+
+def test_liked_tracks_match_by_id_then_name_and_the_unmatched_link_to_spotify(spotify):
+    alice = log_in(spotify, "alice")
+    assert alice.metric[0].value == "4 of 5"
+    assert any("3 by Spotify id, 1 by name and artist" in c.value for c in alice.caption)
+    [missing] = [e for e in alice.expander if "not in the catalog" in e.label]
+    assert missing.label == "Liked tracks not in the catalog (1)"
+    unmatched = alice.dataframe[0].value
+    assert unmatched["name"].tolist() == ["Unheard Song"] and unmatched["artist"].tolist() == ["Nobody"]
+    # "notinthecatalog" is not a 22-character Spotify id, so the link is a search.
+    assert unmatched["spotify"][0] == "https://open.spotify.com/search/Unheard%20Song%20Nobody"
+    recommended = alice.dataframe[1].value
+    assert all(link.startswith("https://open.spotify.com/track/") for link in recommended["spotify"])
 
 
 def test_a_forged_state_is_rejected(spotify):

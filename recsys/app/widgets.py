@@ -177,13 +177,18 @@ def metrics_table(metrics_by_version: dict[str, dict]) -> pd.DataFrame:
 
 
 def liked_match(match) -> None:
-    """How many liked tracks (an ``ExternalMatch``) were found in the catalog, and which were not."""
+    """How many liked tracks (an ``ExternalMatch``) were found in the catalog and how, and which
+    were not (with their Spotify links)."""
     st.metric("Liked tracks found in the catalog", f"{len(match.matched)} of {match.n_input}")
-    st.caption(f"Match rate {match.match_rate:.0%}: matched by Spotify id first, then by name and artist.")
+    by = match.matched["matched_by"].value_counts()
+    st.caption(f"Match rate {match.match_rate:.0%}: {by.get('spotify_id', 0)} by Spotify id, "
+               f"{by.get('name_artist', 0)} by name and artist (for tracks whose id the catalog lacks).")
     if len(match.unmatched):
         with st.expander(f"Liked tracks not in the catalog ({len(match.unmatched)})"):
-            st.dataframe(pd.DataFrame(match.unmatched).reindex(columns=["name", "artist"]), hide_index=True,
-                         width="stretch")
+            unmatched = pd.DataFrame(match.unmatched).reindex(columns=["track_id", "name", "artist"])
+            st.dataframe(tables.with_spotify_links(unmatched.fillna("")), hide_index=True, width="stretch",
+                         column_config={"name": "Track", "artist": "Artist", "track_id": None,
+                                        "spotify": st.column_config.LinkColumn("Spotify", display_text="open ↗")})
 
 
 def comparison_report(models_dir) -> None:
