@@ -286,13 +286,17 @@ def test_neighbourhood_points_keep_the_focus_and_fold_rare_artists():
     assert {t["field"] for t in spec["layer"][0]["encoding"]["tooltip"]} == {"track", "artist", "genre"}
 
 
-def test_curves_chart_puts_versions_side_by_side():
+def test_curves_chart_puts_versions_side_by_side_and_fits_its_container():
     curves = {"a": pd.DataFrame({"epoch": [1, 2], "train_loss": [0.5, 0.4], "val_ndcg@20": [0.1, 0.2]}),
               "b": pd.DataFrame(), "c": pd.DataFrame({"epoch": [1], "train_loss": [0.6]})}
     long = charts.curves_long(curves)
     assert set(long["version"]) == {"a", "c"} and len(long) == 5
-    spec = charts.curves_chart(long, ["train_loss", "val_ndcg@20"]).to_dict()
-    assert spec["facet"]["field"] == "metric"
+    chart = charts.curves_chart(long, "train_loss")
+    assert set(chart.data["version"]) == {"a", "c"} and set(chart.data["metric"]) == {"train_loss"}
+    spec = chart.to_dict()
+    assert spec["width"] == "container"  # no fixed pixel width to overflow a phone
+    legend = spec["encoding"]["color"]["legend"]
+    assert legend["labelLimit"] == 0 and legend["columns"] == 1  # whole labels, one per line
 
 
 def test_links_csv_and_escaping():
@@ -390,10 +394,11 @@ def test_training_page_shows_curves_metrics_and_the_comparison_report(models_dir
     result = {"r_precision": 0.2, "ndcg_at_k": 0.3, "recall_at_k": 0.1, "hit_rate_at_k": 0.8,
               "precision_at_k": 0.25, "clicks": 2.5, "coverage": 0.07, "n_queries": 10, "k": 20,
               "ms_per_query": 0.5}
-    write_report({"fixture": result, "popularity": {**result, "ndcg_at_k": 0.1}}, models_dir,
-                 {"dataset": "fixture"})
+    write_report({"fixture": {**result, "notes": "tuned on a hand-built graph"},
+                  "popularity": {**result, "ndcg_at_k": 0.1}}, models_dir, {"dataset": "fixture"})
     app = visit(new_app().run(), "pages/training.py")
     assert not app.error and not app.info
+    assert len(app.get("vega_lite_chart")) == 4 + 1  # one chart per curve, and the comparison bars
     [version] = app.multiselect(key="training_versions").value
     assert version.startswith("fixture / ")
     assert set(app.multiselect(key="training_metrics").value) == {"train_loss", "val_recall@20",
@@ -402,6 +407,17 @@ def test_training_page_shows_curves_metrics_and_the_comparison_report(models_dir
     assert [t.value for t in app.text][0].startswith("Best by NDCG@20: fixture")
     report = app.dataframe[1].value
     assert report["name"].tolist() == ["fixture", "popularity"] and "ndcg@20" in report.columns
+    # Notes are listed under the table, where they wrap, not in a cut-off column.
+    assert "notes" not in report.columns
+    assert any("**fixture**: tuned on a hand-built graph" in plain(m.value) for m in app.markdown)
+    [glossary] = [e for e in app.expander if "mean" in e.label]
+    assert all(term in glossary.markdown[0].value for term in ("R-precision", "NDCG", "Clicks", "Coverage"))
+
+    # No version picked: one plain sentence, no empty "Final metrics" heading, no charts.
+    app.multiselect(key="training_versions").set_value([]).run()
+    assert any("Pick at least one version" in m for m in messages(app.info))
+    assert "Final metrics" not in [h.value for h in app.subheader]
+    assert not app.dataframe[0].value.empty and len(app.get("vega_lite_chart")) == 1  # the report only
 
 
 # ------------------------------------------------------------------ Explorer
@@ -438,7 +454,8 @@ def test_explorer_colours_by_audio_features_and_shows_the_profile_and_neighbour_
     neighbours = app.dataframe[1].value
     assert set(neighbours["name"][:2]) == {"Hyperballad", "Army of Me"}
     by_name = catalog.set_index("name")
-    assert neighbours["valence"].tolist() == pytest.approx(by_name.loc[neighbours["name"], "valence"].tolist())
+    expected = by_name.loc[neighbours["name"], "valence"].tolist()
+    assert neighbours["valence"].tolist() == pytest.approx(expected)
     first_id = track_id_of(neighbours["name"][0]).split(":")[-1]
     assert neighbours["spotify"][0] == f"https://open.spotify.com/track/{first_id}"
 
@@ -506,7 +523,8 @@ def test_map_colours_read_on_both_themes_and_are_told_apart():
             high, low = sorted([_relative_luminance(colour), _relative_luminance(background)], reverse=True)
             assert (high + 0.05) / (low + 0.05) >= 3, (colour, background)  # WCAG non-text contrast
     categorical = [*charts.PALETTE, charts.OTHER_GREY]
-    closest = min(np.linalg.norm(_lab(a) - _lab(b)) for i, a in enumerate(categorical) for b in categorical[i + 1:])
+    closest = min(np.linalg.norm(_lab(a) - _lab(b))
+                  for i, a in enumerate(categorical) for b in categorical[i + 1:])
     assert closest >= 25
     assert all(np.hypot(*_lab(c)[1:]) >= 30 for c in charts.PALETTE)  # none of them greyish
 

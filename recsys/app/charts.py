@@ -119,17 +119,17 @@ def curves_long(curves: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[["version", "epoch", "metric", "value"]]
 
 
-def curves_chart(long: pd.DataFrame, metrics: list[str]) -> alt.Chart:
-    """One small line chart per metric (independent y scales), one line per version."""
-    data = long[long["metric"].isin(metrics)]
-    return alt.Chart(data).mark_line(point=True).encode(
+def curves_chart(long: pd.DataFrame, metric: str) -> alt.Chart:
+    """One metric's per-epoch curve, one line per version, as wide as its container (so a phone
+    shows it whole); the versions are listed one per line under the plot, never cut off."""
+    data = long[long["metric"] == metric]
+    return alt.Chart(data, title=metric).mark_line(point=True).encode(
         x=alt.X("epoch:Q", title="epoch"),
         y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-        color=alt.Color("version:N", legend=alt.Legend(orient="bottom", labelLimit=480)),
+        color=alt.Color("version:N", legend=alt.Legend(orient="bottom", direction="vertical", columns=1,
+                                                       title=None, labelLimit=0)),
         tooltip=["version:N", "epoch:Q", "metric:N", alt.Tooltip("value:Q", format=".4f")],
-    ).properties(width=320, height=220).facet(
-        facet=alt.Facet("metric:N", title=None, sort=metrics), columns=2,
-    ).resolve_scale(y="independent")
+    ).properties(width="container", height=220)
 
 
 def comparison_chart(table: pd.DataFrame, metric: str) -> alt.Chart:

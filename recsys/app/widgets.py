@@ -116,6 +116,7 @@ def recommendations(table: pd.DataFrame, *, key: str, file_name: str) -> None:
         st.iframe(tables.embed_url(tables.spotify_track_id(track_id)), height=152)
 
 
+_LINK_COLUMN = st.column_config.LinkColumn("Spotify", display_text="open ↗")
 _FEATURE_FORMATS = {"tempo": "%.0f BPM", "loudness": "%.1f dB"}
 
 
@@ -129,7 +130,7 @@ def neighbours_table(view: pd.DataFrame, *, key: str) -> None:
         "name": "Track", "artist": "Artist", "genre": "Genre",
         "score": st.column_config.ProgressColumn("Similarity", format="%.3f", min_value=0.0, max_value=1.0),
         **{f: _feature_column(f) for f in tables.PROFILE_FEATURES},
-        "spotify": st.column_config.LinkColumn("Spotify", display_text="open ↗"),
+        "spotify": _LINK_COLUMN,
         "track_id": None,
     })
 
@@ -188,7 +189,7 @@ def liked_match(match) -> None:
             unmatched = pd.DataFrame(match.unmatched).reindex(columns=["track_id", "name", "artist"])
             st.dataframe(tables.with_spotify_links(unmatched.fillna("")), hide_index=True, width="stretch",
                          column_config={"name": "Track", "artist": "Artist", "track_id": None,
-                                        "spotify": st.column_config.LinkColumn("Spotify", display_text="open ↗")})
+                                        "spotify": _LINK_COLUMN})
 
 
 def comparison_report(models_dir) -> None:
@@ -210,8 +211,35 @@ def comparison_report(models_dir) -> None:
     ndcg = f"ndcg@{report.get('k')}"
     if ndcg in table.columns:
         st.altair_chart(charts.comparison_chart(table, ndcg), width="stretch")
+    notes = table.pop("notes") if "notes" in table.columns else pd.Series(dtype=object)
     st.dataframe(table, hide_index=True, width="stretch")
+    # Notes are sentences: listed under the table, where they wrap, instead of a cut-off column.
+    lines = [f"- **{escape_markdown(name)}**: {escape_markdown(note)}"
+             for name, note in zip(table["name"], notes) if note]
+    if lines:
+        st.markdown("\n".join(lines))
     markdown = path.with_suffix(".md")
     if markdown.is_file():
         st.download_button("Download the report (markdown)", markdown.read_bytes(), file_name="report.md",
                            mime="text/markdown", on_click="ignore", key="report_md")
+
+
+GLOSSARY = """\
+- **R-precision**: of a playlist's *R* held-out tracks, the share found in the top *R* recommendations.
+- **NDCG@k**: how high the held-out tracks sit in the top *k* (1 = all at the very top, 0 = none in the list).
+- **Recall@k**: the share of held-out tracks found in the top *k*.
+- **Hit rate@k**: the share of playlists with at least one held-out track in the top *k*.
+- **Precision@k**: the share of the top *k* that are held-out tracks.
+- **Clicks**: how many pages of 10 recommendations a listener would turn before reaching the first
+  held-out track (0 = it is on the first page, 51 = not in the top 500; lower is better).
+- **Coverage**: the share of the catalog that appears in anyone's recommendations (higher = less
+  stuck on the same hits).
+- **Epoch**: one pass over the training playlists; **train_loss** is what training minimises,
+  **val_…** the metric on held-out validation playlists.
+"""
+
+
+def metrics_glossary() -> None:
+    """What the Training page's metric names mean, in a collapsed expander."""
+    with st.expander("What do these numbers mean?"):
+        st.markdown(GLOSSARY)
