@@ -79,7 +79,7 @@ def _colour_encoding(points: pd.DataFrame, title: str):
     if (points["colour"] == OTHER).any():
         domain, colours = domain + [OTHER], colours + [OTHER_GREY]
     return alt.Color("colour:N", title=title, scale=alt.Scale(domain=domain, range=colours),
-                     legend=alt.Legend(orient="bottom", columns=4, labelLimit=160))
+                     legend=alt.Legend(orient="bottom", columns=4, labelLimit=160, symbolOpacity=1))
 
 
 def projection_chart(points: pd.DataFrame, *, color_title: str = "genre") -> alt.Chart:
