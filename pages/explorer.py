@@ -28,7 +28,10 @@ if focus is None or served.catalog_rows([focus["track_id"]])[0] < 0:
     st.caption("Showing the most popular track; search above to explore another.")
 set_focus(focus)
 focus_row = int(served.catalog_rows([focus["track_id"]])[0])
-st.text(f"{focus['name']} — {focus['artist']}")
+name, link = st.columns([4, 1], vertical_alignment="center")
+name.text(f"{focus['name']} — {focus['artist']}")
+link.link_button("Open on Spotify", tables.spotify_url(focus["track_id"], focus["name"], focus["artist"]),
+                 icon=":material/open_in_new:")
 profile = tables.feature_profile(catalog, focus_row)
 if len(profile):
     widgets.feature_profile(profile)

@@ -440,6 +440,8 @@ def test_explorer_colours_by_audio_features_and_shows_the_profile_and_neighbour_
     app.text_input(key="explore_search_query").input("joga").run()
     app.button(key=f"explore_search_pick_{track_id_of('Jóga')}").click().run()
     assert [t.value for t in app.text][0] == "Jóga — Björk"
+    [link] = app.link_button
+    assert link.proto.url == "https://open.spotify.com/track/" + track_id_of("Jóga").split(":")[-1]
     catalog = fixture_catalog()
     joga = catalog[catalog["name"] == "Jóga"].iloc[0]
 

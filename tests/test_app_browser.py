@@ -8,7 +8,7 @@ import re
 import pytest
 from app_server import CHROMIUM, ROOT, free_port, launch_chromium, streamlit_app
 from fake_spotify import FakeSpotify
-from fixture_artifacts import XSS_NAME, make_fixture_artifact
+from fixture_artifacts import XSS_NAME, make_fixture_artifact, track_id_of
 from test_app import fake_world
 
 pytestmark = [
@@ -127,9 +127,12 @@ def test_home_explorer_and_training_pages(page, app_url):
 
     page.goto(f"{app_url}/explorer")
     expect(page.get_by_role("heading", name="Nearest neighbours")).to_be_visible()
-    search(page, "hyperballad")
-    row(page, "Hyperballad — Björk").get_by_role("button", name="Explore").click()
-    expect(page.get_by_text("Hyperballad — Björk", exact=True).last).to_be_visible()
+    expect(page.get_by_text("Hyperballad — Björk", exact=True)).to_be_visible()  # the most popular
+    search(page, "joga")
+    row(page, "Jóga — Björk").get_by_role("button", name="Explore").click()
+    expect(page.get_by_text("Jóga — Björk", exact=True).first).to_be_visible()
+    expect(page.get_by_role("link", name="Open on Spotify")).to_have_attribute(
+        "href", "https://open.spotify.com/track/" + track_id_of("Jóga").split(":")[-1])
     expect(page.get_by_test_id("stVegaLiteChart").locator("canvas, svg").first).to_be_visible()
     snap(page, "explorer")
 
