@@ -10,7 +10,8 @@ st.set_page_config(page_title="Playlist continuation", page_icon="🎧", layout=
 page = st.navigation([
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/recommend.py", title="Recommend", icon=":material/queue_music:"),
-    st.Page("pages/my_spotify.py", title="My Spotify", icon=":material/account_circle:"),
+    st.Page("pages/my_spotify.py", title="My Spotify" if spotify_login.configured() else "My Spotify (off)",
+            icon=":material/account_circle:"),
     st.Page("pages/explorer.py", title="Explorer", icon=":material/scatter_plot:"),
     st.Page("pages/training.py", title="Training", icon=":material/monitoring:"),
 ])

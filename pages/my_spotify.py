@@ -11,11 +11,6 @@ from recsys.spotify import oauth
 LIKED = spotify_login.LIKED
 
 st.title("My Spotify")
-st.caption(
-    "Privacy: your Spotify login and liked tracks are kept only in this browser session's memory "
-    "on the server — never written to disk, never shared with other users, never used for "
-    "training. **Disconnect** (or closing the tab) forgets them. The app asks only to read your "
-    "liked tracks.")
 
 notice = spotify_login.pop_notice()
 if notice:
@@ -28,13 +23,23 @@ except RecsysError as exc:
     widgets.error("Spotify login is misconfigured", exc)
     st.stop()
 if app_config is None:
-    st.info(
-        "Spotify login is not configured on this server, so this page is off; every other page "
-        "works without it. To turn it on, register an app at developer.spotify.com, add its "
-        "redirect URI (https, or `http://127.0.0.1:PORT/` locally — not `localhost`), and set "
-        "`SPOTIFY_CLIENT_ID`, `SPOTIFY_CLIENT_SECRET` and `SPOTIFY_REDIRECT_URI` in "
-        "`.streamlit/secrets.toml` or the environment (see README, *The app*).")
+    st.info("Logging in with Spotify isn't available on this deployment. Everything else works "
+            "without it: pick a few tracks you like as seeds on the Recommend page.")
+    with st.expander("For the operator: how to turn Spotify login on"):
+        st.markdown(
+            "Register an app at developer.spotify.com and add its redirect URI (https, or "
+            "`http://127.0.0.1:PORT/` locally — not `localhost`). Then set `SPOTIFY_CLIENT_ID`, "
+            "`SPOTIFY_CLIENT_SECRET` and `SPOTIFY_REDIRECT_URI` in `.streamlit/secrets.toml` (on "
+            "Community Cloud: the app's *Secrets* settings) or as environment variables, and restart "
+            "the app. See README, *The app*.")
     st.stop()
+
+st.caption(
+    "Privacy: your Spotify login and liked tracks are kept only in this browser session's memory "
+    "on the server — never written to disk, never shared with other users, never used for "
+    "training. **Disconnect** forgets them at once; closing the tab forgets them a few minutes "
+    "later, when the server drops the closed session. The app asks to read your liked tracks; "
+    "saving a playlist asks separately for permission to create private playlists.")
 
 try:
     client = oauth.session_client(app_config, st.session_state)

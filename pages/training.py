@@ -15,25 +15,31 @@ labels = {f"{r['model']} / {r['version']}": r for r in rows}
 served = session.served()
 default = [served.label] if served and served.label in labels else [next(iter(labels))]
 picked = st.multiselect("Versions to compare", list(labels), default=default, key="training_versions")
+widgets.metrics_glossary()
 
-curves = {}
-for label in picked:
-    try:
-        curves[label] = session.curves(labels[label]["path"])
-    except RecsysError as exc:
-        widgets.error(f"{label} is unavailable", exc)
-
-long = charts.curves_long(curves)
-if long.empty:
-    st.info("No per-epoch curves for these versions (baselines such as popularity or ItemKNN are "
-            "fitted in one step). Pick a GNN version above.")
+if not picked:
+    st.info("Pick at least one version above to see its training curves and final metrics.")
 else:
-    metrics = list(dict.fromkeys(long["metric"]))
-    shown = st.multiselect("Curves", metrics, default=metrics, key="training_metrics")
-    st.altair_chart(charts.curves_chart(long, shown), width="content")
+    curves = {}
+    for label in picked:
+        try:
+            curves[label] = session.curves(labels[label]["path"])
+        except RecsysError as exc:
+            widgets.error(f"{label} is unavailable", exc)
 
-st.subheader("Final metrics")
-if picked:
+    long = charts.curves_long(curves)
+    if long.empty:
+        st.info("No per-epoch curves for these versions (baselines such as popularity or ItemKNN are "
+                "fitted in one step). Pick a GNN version above.")
+    else:
+        metrics = list(dict.fromkeys(long["metric"]))
+        shown = st.multiselect("Curves", metrics, default=metrics, key="training_metrics")
+        # Two side by side on a wide screen; Streamlit stacks columns on a phone.
+        for start in range(0, len(shown), 2):
+            for column, metric in zip(st.columns(2), shown[start:start + 2]):
+                column.altair_chart(charts.curves_chart(long, metric), width="stretch")
+
+    st.subheader("Final metrics")
     st.dataframe(widgets.metrics_table({label: labels[label].get("metrics") or {} for label in picked}),
                  width="stretch")
 

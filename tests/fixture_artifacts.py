@@ -4,6 +4,8 @@ Two genres (rock, electronic), three or four artists each, three tracks per arti
 are built so that a track's nearest neighbours are its artist's other tracks, then the rest of its
 genre, then the other genre. The catalog carries accented names (Motörhead, Sigur Rós, Björk,
 Beyoncé, Röyksopp) and one track named ``<img src=x onerror=alert(1)>`` to catch unescaped HTML.
+Every track has a sub-genre and the eleven audio features (``audio_features=False`` leaves them
+out, as for a source without them), except that the last track has no tempo.
 
 Usage::
 
@@ -19,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.artifacts import publish, set_default_model
+from recsys.dataset import AUDIO_FEATURES
 
 XSS_NAME = "<img src=x onerror=alert(1)>"
 
@@ -39,7 +42,7 @@ FIXTURE_CATALOG = {
 DIM = 16
 
 
-def fixture_catalog() -> pd.DataFrame:
+def fixture_catalog(audio_features: bool = True) -> pd.DataFrame:
     """The catalog, one row per track, with Spotify-style URIs and varied popularity."""
     rows = []
     for genre, artists in FIXTURE_CATALOG.items():
@@ -58,8 +61,19 @@ def fixture_catalog() -> pd.DataFrame:
                     "genre": genre,
                     "popularity": float((i * 13) % 100),
                     "release_year": 1970 + 2 * i,
+                    "subgenre": f"{genre} {'classic' if i % 2 else 'new'}",
                 })
-    return pd.DataFrame(rows)
+    catalog = pd.DataFrame(rows)
+    if audio_features:
+        i, n = np.arange(len(catalog)), len(catalog)
+        steps = [m for m in range(2, 4 * n) if np.gcd(m, n) == 1]  # each a permutation of 0..n-1
+        for step, feature in zip(steps, AUDIO_FEATURES):  # distinct, spread values in [0, 1]
+            catalog[feature] = ((i * step) % n / (n - 1)).astype(np.float32)
+        catalog["tempo"] = (80.0 + 4.5 * ((i * 5) % n)).astype(np.float32)
+        catalog["loudness"] = (-20.0 + ((i * 3) % 18)).astype(np.float32)
+        catalog["key"], catalog["mode"] = (i % 12).astype(np.float32), (i % 2).astype(np.float32)
+        catalog.loc[len(catalog) - 1, "tempo"] = np.nan
+    return catalog
 
 
 def fixture_embeddings(catalog: pd.DataFrame, seed: int = 0) -> np.ndarray:
@@ -82,9 +96,9 @@ def track_id_of(name: str) -> str:
 
 def make_fixture_artifact(models_dir: str | Path, model: str = "fixture", *, dtype: str = "float32",
                           make_current: bool = True, make_default: bool = True,
-                          version: str | None = None, seed: int = 0) -> Path:
+                          version: str | None = None, seed: int = 0, audio_features: bool = True) -> Path:
     """Publish the fixture catalog as ``models_dir/<model>/<version>`` and return that path."""
-    catalog = fixture_catalog()
+    catalog = fixture_catalog(audio_features)
     curves = [{"epoch": e, "train_loss": 0.7 / e, "val_recall@20": 0.1 * e, "val_ndcg@20": 0.05 * e,
                "seconds": 0.01} for e in (1, 2, 3)]
     path = publish(

@@ -116,9 +116,14 @@ def test_unknown_search_and_unconfigured_login_have_helpful_messages(models_dir)
     assert any("No track matches" in m for m in messages(app.info))
 
     visit(app, "pages/my_spotify.py")
+    # The listener is told plainly; the operator's instructions wait in an expander.
     [info] = messages(app.info)
-    assert "not configured" in info and "SPOTIFY_CLIENT_ID" in info and "localhost" in info
-    assert not app.link_button
+    assert "isn't available on this deployment" in info and "SPOTIFY" not in info
+    [operator] = app.expander
+    assert "operator" in operator.label
+    assert any("SPOTIFY_CLIENT_ID" in m.value and "localhost" in m.value and "secrets.toml" in m.value
+               for m in operator.markdown)
+    assert not app.link_button and not app.caption  # no privacy note for a login that cannot happen
 
 
 def test_corrupted_current_version_is_reported_and_another_version_served(models_dir):
@@ -225,9 +230,34 @@ def test_login_callback_gives_liked_track_recommendations(spotify):
     assert any("already used" in m for m in messages(replay.error))
     assert "spotify_token" not in replay.session_state
 
-    back.button(key="spotify_disconnect").click().run()
-    assert "spotify_token" not in back.session_state and "spotify_liked" not in back.session_state
-    assert back.link_button[0].value == "Log in with Spotify"
+
+
+def test_disconnect_forgets_the_login_and_the_liked_tracks_at_once(spotify):
+    alice = log_in(spotify, "alice")
+    assert any("**Disconnect** forgets them at once" in c.value for c in alice.caption)  # the note's promise
+    assert {"spotify_token", "spotify_profile", "spotify_liked"} <= set(alice.session_state)
+    liked_requests = len(spotify.requests_to("/v1/me/tracks"))
+    alice.button(key="spotify_disconnect").click().run()
+    assert not alice.exception
+    for key in ("spotify_token", "spotify_profile", "spotify_liked"):
+        assert key not in alice.session_state
+    assert alice.link_button[0].value == "Log in with Spotify" and not alice.metric and not alice.dataframe
+    alice.run()  # and nothing is fetched again without a new login
+    assert len(spotify.requests_to("/v1/me/tracks")) == liked_requests
+
+
+def test_liked_tracks_match_by_id_then_name_and_the_unmatched_link_to_spotify(spotify):
+    alice = log_in(spotify, "alice")
+    assert alice.metric[0].value == "4 of 5"
+    assert any("3 by Spotify id, 1 by name and artist" in c.value for c in alice.caption)
+    [missing] = [e for e in alice.expander if "not in the catalog" in e.label]
+    assert missing.label == "Liked tracks not in the catalog (1)"
+    unmatched = alice.dataframe[0].value
+    assert unmatched["name"].tolist() == ["Unheard Song"] and unmatched["artist"].tolist() == ["Nobody"]
+    # "notinthecatalog" is not a 22-character Spotify id, so the link is a search.
+    assert unmatched["spotify"][0] == "https://open.spotify.com/search/Unheard%20Song%20Nobody"
+    recommended = alice.dataframe[1].value
+    assert all(link.startswith("https://open.spotify.com/track/") for link in recommended["spotify"])
 
 
 def test_a_forged_state_is_rejected(spotify):
@@ -256,13 +286,17 @@ def test_neighbourhood_points_keep_the_focus_and_fold_rare_artists():
     assert {t["field"] for t in spec["layer"][0]["encoding"]["tooltip"]} == {"track", "artist", "genre"}
 
 
-def test_curves_chart_puts_versions_side_by_side():
+def test_curves_chart_puts_versions_side_by_side_and_fits_its_container():
     curves = {"a": pd.DataFrame({"epoch": [1, 2], "train_loss": [0.5, 0.4], "val_ndcg@20": [0.1, 0.2]}),
               "b": pd.DataFrame(), "c": pd.DataFrame({"epoch": [1], "train_loss": [0.6]})}
     long = charts.curves_long(curves)
     assert set(long["version"]) == {"a", "c"} and len(long) == 5
-    spec = charts.curves_chart(long, ["train_loss", "val_ndcg@20"]).to_dict()
-    assert spec["facet"]["field"] == "metric"
+    chart = charts.curves_chart(long, "train_loss")
+    assert set(chart.data["version"]) == {"a", "c"} and set(chart.data["metric"]) == {"train_loss"}
+    spec = chart.to_dict()
+    assert spec["width"] == "container"  # no fixed pixel width to overflow a phone
+    legend = spec["encoding"]["color"]["legend"]
+    assert legend["labelLimit"] == 0 and legend["columns"] == 1  # whole labels, one per line
 
 
 def test_links_csv_and_escaping():
@@ -360,10 +394,11 @@ def test_training_page_shows_curves_metrics_and_the_comparison_report(models_dir
     result = {"ndcg_at_500": 0.4, "r_precision": 0.2, "clicks": 2.5, "recall_at_100": 0.3, "ndcg_at_k": 0.3,
               "recall_at_k": 0.1, "hit_rate_at_k": 0.8, "precision_at_k": 0.25, "coverage": 0.07,
               "n_queries": 10, "k": 20, "ms_per_query": 0.5}
-    write_report({"fixture": result, "popularity": {**result, "ndcg_at_500": 0.1}}, models_dir,
-                 {"dataset": "fixture"})
+    write_report({"fixture": {**result, "notes": "tuned on a hand-built graph"},
+                  "popularity": {**result, "ndcg_at_500": 0.1}}, models_dir, {"dataset": "fixture"})
     app = visit(new_app().run(), "pages/training.py")
     assert not app.error and not app.info
+    assert len(app.get("vega_lite_chart")) == 4 + 1  # one chart per curve, and the comparison bars
     [version] = app.multiselect(key="training_versions").value
     assert version.startswith("fixture / ")
     assert set(app.multiselect(key="training_metrics").value) == {"train_loss", "val_recall@20",
@@ -372,3 +407,147 @@ def test_training_page_shows_curves_metrics_and_the_comparison_report(models_dir
     assert [t.value for t in app.text][0].startswith("Best by NDCG@20: fixture")
     report = app.dataframe[1].value
     assert report["name"].tolist() == ["fixture", "popularity"] and "ndcg@20" in report.columns
+    # Notes are listed under the table, where they wrap, not in a cut-off column.
+    assert "notes" not in report.columns
+    assert any("**fixture**: tuned on a hand-built graph" in plain(m.value) for m in app.markdown)
+    [glossary] = [e for e in app.expander if "mean" in e.label]
+    assert all(term in glossary.markdown[0].value for term in ("R-precision", "NDCG", "Clicks", "Coverage"))
+
+    # No version picked: one plain sentence, no empty "Final metrics" heading, no charts.
+    app.multiselect(key="training_versions").set_value([]).run()
+    assert any("Pick at least one version" in m for m in messages(app.info))
+    assert "Final metrics" not in [h.value for h in app.subheader]
+    assert not app.dataframe[0].value.empty and len(app.get("vega_lite_chart")) == 1  # the report only
+
+
+# ------------------------------------------------------------------ Explorer
+
+def charts_on(app: AppTest) -> list[tuple[dict, pd.DataFrame]]:
+    """(Vega-Lite spec, data) of each chart on the page."""
+    import json
+
+    import pyarrow as pa
+    found = []
+    for chart in app.get("vega_lite_chart"):
+        [dataset] = chart.proto.datasets
+        found.append((json.loads(chart.proto.spec),
+                      pa.ipc.open_stream(dataset.data.data).read_all().to_pandas()))
+    return found
+
+
+def test_explorer_colours_by_audio_features_and_shows_the_profile_and_neighbour_features(models_dir):
+    app = visit(new_app().run(), "pages/explorer.py")
+    app.text_input(key="explore_search_query").input("joga").run()
+    app.button(key=f"explore_search_pick_{track_id_of('Jóga')}").click().run()
+    assert [t.value for t in app.text][0] == "Jóga — Björk"
+    [link] = app.link_button
+    assert link.proto.url == "https://open.spotify.com/track/" + track_id_of("Jóga").split(":")[-1]
+    catalog = fixture_catalog()
+    joga = catalog[catalog["name"] == "Jóga"].iloc[0]
+
+    profile = app.dataframe[0].value.set_index("feature")
+    assert profile.loc["Energy", "value"] == pytest.approx(joga["energy"])
+    assert profile.loc["Tempo", "value"] == pytest.approx(joga["tempo"])
+    # Tempo has 20 values (one track lacks it); the percentile counts those at or below this one.
+    present = catalog["tempo"].dropna()
+    assert profile.loc["Tempo", "percentile"] == pytest.approx(100 * (present <= joga["tempo"]).mean())
+    assert "Key" not in profile.index and "Mode" not in profile.index
+
+    neighbours = app.dataframe[1].value
+    assert set(neighbours["name"][:2]) == {"Hyperballad", "Army of Me"}
+    by_name = catalog.set_index("name")
+    expected = by_name.loc[neighbours["name"], "valence"].tolist()
+    assert neighbours["valence"].tolist() == pytest.approx(expected)
+    first_id = track_id_of(neighbours["name"][0]).split(":")[-1]
+    assert neighbours["spotify"][0] == f"https://open.spotify.com/track/{first_id}"
+
+    colours = app.radio(key="explorer_colour")
+    assert colours.options == ["genre", "artist", "energy", "valence", "danceability", "tempo"]
+    colours.set_value("tempo").run()
+    [(spec, points)] = charts_on(app)
+    colour = spec["layer"][0]["encoding"]["color"]
+    assert colour["condition"]["type"] == "quantitative" and colour["value"] == charts.OTHER_GREY
+    tempo = dict(zip(points["track"], points["colour"]))
+    assert tempo["Jóga"] == pytest.approx(joga["tempo"]) and np.isnan(tempo["Upgrade U"])
+
+
+def test_explorer_neighbours_can_become_seeds_or_the_next_track_to_explore(models_dir):
+    app = visit(new_app().run(), "pages/explorer.py")
+    focus = [t.value for t in app.text][0]  # the most popular track (no pick, no seeds)
+    assert focus == "Hyperballad — Björk"
+    pick = app.selectbox(key="explorer_act_pick")
+    assert pick.options[0] == "Jóga — Björk"
+    pick.set_value(track_id_of("Army of Me")).run()
+    app.button(key="explorer_act_seed").click().run()
+    assert app.session_state["seeds"] == [{"track_id": track_id_of("Army of Me"), "name": "Army of Me",
+                                           "artist": "Björk"}]
+    assert app.button(key="explorer_act_seed").disabled  # already a seed
+    visit(app, "pages/recommend.py")
+    assert set(app.dataframe[0].value["because_name"]) == {"Army of Me"}
+
+    visit(app, "pages/explorer.py")
+    app.selectbox(key="explorer_act_pick").set_value(track_id_of("Jóga")).run()
+    app.button(key="explorer_act_more").click().run()
+    assert not app.exception
+    assert [t.value for t in app.text][0] == "Jóga — Björk"
+    assert "Jóga" not in set(app.dataframe[1].value["name"])
+
+
+def test_explorer_without_audio_features_offers_genre_and_artist_only(tmp_path, monkeypatch):
+    root = tmp_path / "models"
+    make_fixture_artifact(root, audio_features=False)
+    monkeypatch.setenv("RECSYS_MODELS_DIR", str(root))
+    app = visit(new_app().run(), "pages/explorer.py")
+    assert app.radio(key="explorer_colour").options == ["genre", "artist"]
+    [neighbours] = [d.value for d in app.dataframe]  # no profile table
+    assert neighbours.columns.tolist() == ["name", "artist", "genre", "score", "spotify", "track_id"]
+
+
+def _relative_luminance(colour: str) -> float:
+    channels = np.array([int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    linear = np.where(channels <= 0.04045, channels / 12.92, ((channels + 0.055) / 1.055) ** 2.4)
+    return float(linear @ [0.2126, 0.7152, 0.0722])
+
+
+def _lab(colour: str) -> np.ndarray:
+    channels = np.array([int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    r, g, b = np.where(channels <= 0.04045, channels / 12.92, ((channels + 0.055) / 1.055) ** 2.4)
+    xyz = np.array([(0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047, 0.2126 * r + 0.7152 * g + 0.0722 * b,
+                    (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_map_colours_read_on_both_themes_and_are_told_apart():
+    colours = [*charts.PALETTE, charts.OTHER_GREY, *charts.FEATURE_RAMP]
+    for background in ("#ffffff", "#0e1117"):  # Streamlit's light and dark theme
+        for colour in colours:
+            high, low = sorted([_relative_luminance(colour), _relative_luminance(background)], reverse=True)
+            assert (high + 0.05) / (low + 0.05) >= 3, (colour, background)  # WCAG non-text contrast
+    categorical = [*charts.PALETTE, charts.OTHER_GREY]
+    closest = min(np.linalg.norm(_lab(a) - _lab(b))
+                  for i, a in enumerate(categorical) for b in categorical[i + 1:])
+    assert closest >= 25
+    assert all(np.hypot(*_lab(c)[1:]) >= 30 for c in charts.PALETTE)  # none of them greyish
+
+
+def test_artist_colours_are_the_top_ten_plus_a_grey_other_and_neighbours_are_ringed():
+    catalog = pd.concat([fixture_catalog()] * 2, ignore_index=True)
+    catalog["artist"] = [f"artist {i % 14}" for i in range(len(catalog))]  # 14 artists, 3 each
+    catalog["track_id"] = [f"t{i}" for i in range(len(catalog))]
+    catalog.loc[:11, "artist"] = "artist 0"  # one clear favourite
+    projection = pd.DataFrame({"x": np.arange(len(catalog), dtype=float), "y": 0.0})
+    points = charts.neighbourhood_points(catalog, projection, 0, np.array([1, 2]), sample=len(catalog),
+                                         color_by="artist")
+    assert points["colour"].nunique() == 11 and "artist 0" in set(points["colour"])
+    spec = charts.projection_chart(points, color_title="artist").to_dict()
+    scale = spec["layer"][0]["encoding"]["color"]["scale"]
+    assert scale["domain"][-1] == charts.OTHER and scale["range"][-1] == charts.OTHER_GREY
+    assert scale["range"][:10] == list(charts.PALETTE) and len(scale["domain"]) == 11
+    # The neighbours and the selected track each get a black ring under a white one.
+    for role in ("neighbour", "selected"):
+        layers = [layer for layer in spec["layer"] if f"'{role}'" in str(layer.get("transform"))]
+        strokes = [(layer["mark"].get("stroke"), layer["mark"].get("filled")) for layer in layers]
+        assert strokes == [(None, True), ("black", False), ("white", False)], role
+    with pytest.raises(ValueError, match="cannot colour the map by 'loudness'"):
+        charts.neighbourhood_points(catalog, projection, 0, np.array([1]), color_by="loudness")

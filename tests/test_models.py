@@ -108,3 +108,29 @@ def test_sage_neighbour_mean_matches_pyg_scatter_mean(two_genre_dataset):
     src, dst = torch.from_numpy(A.col.astype(np.int64)), torch.from_numpy(A.row.astype(np.int64))
     expected = scatter(x[src], dst, dim=0, dim_size=graph.num_nodes, reduce="mean")
     torch.testing.assert_close(graph.neighbour_mean(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_track_features_standardise_audio_popularity_and_year_and_flag_missing_values():
+    import pandas as pd
+
+    from recsys.dataset import AUDIO_FEATURES
+
+    rng = np.random.default_rng(0)
+    tracks = pd.DataFrame({name: rng.uniform(0, 1, 6) for name in AUDIO_FEATURES})
+    tracks["tempo"] = [90.0, 120.0, np.nan, 150.0, 100.0, 180.0]  # one track without a tempo
+    tracks["popularity"] = [10.0, 20.0, 30.0, 40.0, 50.0, 60.0]
+    tracks["release_year"] = pd.array([1970, 1980, None, 2000, 2010, 2020], dtype="Int16")
+    tracks["genre"] = ["rock", "rock", "pop", "pop", None, "rock"]
+    tracks["subgenre"] = "x"  # not a numeric feature
+    X = track_features(tracks)
+    # 11 audio + popularity + year, a missing flag for tempo and year, a one-hot of 3 genre values.
+    assert X.shape == (6, 11 + 2 + 2 + 3) and X.dtype == np.float32 and np.isfinite(X).all()
+    tempo = list(AUDIO_FEATURES).index("tempo")
+    present = [0, 1, 3, 4, 5]
+    assert X[present, tempo].mean() == pytest.approx(0, abs=1e-6)
+    assert X[present, tempo].std() == pytest.approx(1, abs=1e-5)
+    assert X[2, tempo] == 0 and X[:, tempo + 1].tolist() == [0, 0, 1, 0, 0, 0]  # mean + flag
+    popularity = X[:, 12]
+    assert popularity.mean() == pytest.approx(0, abs=1e-6) and np.all(np.diff(popularity) > 0)
+    # A column without a single value adds nothing.
+    assert track_features(tracks.assign(release_year=pd.array([None] * 6, dtype="Int16"))).shape[1] == 16

@@ -143,3 +143,30 @@ def test_train_without_a_model_publishes_the_served_hybrid(dataset_dir, tmp_path
     mixed = rec.recommend([*a_seeds[:2], b_seed], k=20).table  # three seeds: at least 3 each
     assert (mixed["because"] == b_seed).sum() >= 3
     assert {genre_of[t] for t in mixed.loc[mixed["because"] == b_seed, "track_id"]} == {"B"}
+
+
+def test_the_published_catalog_keeps_genre_subgenre_popularity_year_and_audio_features(tmp_path):
+    """The app reads these optional columns from the served catalog (the Explorer's colours and
+    feature profile), so publishing must carry them through with their values."""
+    import pandas as pd
+
+    from recsys.dataset import AUDIO_FEATURES
+    from recsys.training.publish import publish_result
+    from recsys.training.trainer import TrainResult
+
+    rows = (two_genre_rows(n_playlists_per_genre=3, tracks_per_genre=12, playlist_length=6))
+    rows["subgenre"] = rows["genre"] + "-sub"
+    rows["popularity"] = np.arange(len(rows)) % 100
+    rows["release_year"] = 1990 + np.arange(len(rows)) % 30
+    for i, feature in enumerate(AUDIO_FEATURES):
+        rows[feature] = (np.arange(len(rows)) * (i + 1)) % 7 / 7
+    dataset = from_rows(rows, name="audio", source="test")
+    result = TrainResult(embeddings=np.eye(dataset.n_tracks, 8, dtype=np.float32) + 0.1,
+                         curves=pd.DataFrame({"epoch": [1], "train_loss": [0.5]}), seconds=1.0,
+                         config={"model": "lightgcn"})
+    path = publish_result(tmp_path / "models", "lightgcn", dataset, result, dtype="float32")
+    catalog = load_artifact(path).catalog
+    optional = ["genre", "subgenre", "popularity", "release_year", *AUDIO_FEATURES]
+    assert set(optional) <= set(catalog.columns)
+    expected = dataset.tracks[optional].reset_index(drop=True)
+    pd.testing.assert_frame_equal(catalog[optional], expected, check_dtype=False)

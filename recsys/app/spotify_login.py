@@ -43,6 +43,12 @@ def settings() -> dict:
     return merged
 
 
+def configured() -> bool:
+    """Whether the operator set Spotify login up at all (cheap: imports no Spotify client), so
+    the navigation can mark the page when it is off."""
+    return any(str(settings().get(key) or "").strip() for key in SETTINGS[:3])
+
+
 def config() -> SpotifyAppConfig | None:
     """The app's Spotify configuration; None when login is not configured at all.
     Raises ``SpotifyConfigError`` when it is configured wrongly."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 
 from recsys.serving.matching import spotify_uri
@@ -13,6 +14,11 @@ _SPOTIFY_ID = re.compile(r"[0-9A-Za-z]{22}")
 # Every ASCII punctuation character may be backslash-escaped in CommonMark; these are the ones
 # that start markup in Streamlit's flavour (incl. :emoji:/:color[...] directives and $latex$).
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&\"'])")
+
+# The audio features a track's profile and the Explorer's neighbours show (key and mode, which are
+# categories, are left out), in the order shown; each only where the catalog has it.
+PROFILE_FEATURES = ("danceability", "energy", "valence", "tempo", "acousticness", "instrumentalness",
+                    "speechiness", "liveness", "loudness")
 
 RESULT_COLUMNS = {
     "rank": "#", "name": "Track", "artist": "Artist", "album": "Album", "score": "Score",
@@ -55,6 +61,36 @@ def recommendations_view(table: pd.DataFrame) -> pd.DataFrame:
     linked = with_spotify_links(table)
     columns = [c for c in RESULT_COLUMNS if c in linked.columns] + ["track_id"]
     return linked[columns]
+
+
+def neighbours_view(neighbours: pd.DataFrame, catalog: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """``Recommender.similar``'s table as the Explorer shows it: track, artist, genre, similarity,
+    the ``PROFILE_FEATURES`` the catalog has, the Spotify link, and track_id last. ``rows`` are
+    the neighbours' catalog rows."""
+    view = with_spotify_links(neighbours)
+    genre = ["genre"] if "genre" in catalog.columns else []
+    features = [c for c in PROFILE_FEATURES if c in catalog.columns]
+    for column in genre + features:
+        view[column] = catalog[column].to_numpy()[rows]
+    return view[["name", "artist", *genre, "score", *features, "spotify", "track_id"]]
+
+
+def feature_profile(catalog: pd.DataFrame, row: int, features=PROFILE_FEATURES) -> pd.DataFrame:
+    """One row per feature of ``features`` the catalog has and the track at ``row`` has a value
+    for: feature, value, and percentile (0-100: the share of catalog tracks with a value no
+    higher), so features on different scales (tempo in BPM, energy 0-1) read alike."""
+    out = []
+    for name in features:
+        if name not in catalog.columns:
+            continue
+        values = pd.to_numeric(catalog[name], errors="coerce").to_numpy(np.float64)
+        value = values[row]
+        if np.isnan(value):
+            continue
+        present = values[~np.isnan(values)]
+        out.append({"feature": name, "value": value,
+                    "percentile": 100.0 * np.count_nonzero(present <= value) / len(present)})
+    return pd.DataFrame(out, columns=["feature", "value", "percentile"])
 
 
 def to_csv(view: pd.DataFrame) -> bytes:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from recsys.app import charts, tables
+from recsys.app import charts, seeds, tables
 from recsys.app.session import Served
 from recsys.app.tables import code_span, escape_markdown
 from recsys.errors import RecsysError
@@ -116,6 +116,56 @@ def recommendations(table: pd.DataFrame, *, key: str, file_name: str) -> None:
         st.iframe(tables.embed_url(tables.spotify_track_id(track_id)), height=152)
 
 
+_LINK_COLUMN = st.column_config.LinkColumn("Spotify", display_text="open ↗")
+_FEATURE_FORMATS = {"tempo": "%.0f BPM", "loudness": "%.1f dB"}
+
+
+def _feature_column(name: str):
+    return st.column_config.NumberColumn(name.capitalize(), format=_FEATURE_FORMATS.get(name, "%.2f"))
+
+
+def neighbours_table(view: pd.DataFrame, *, key: str) -> None:
+    """A ``tables.neighbours_view``: similarity as a bar, the audio features, a Spotify link."""
+    st.dataframe(view, hide_index=True, width="stretch", key=key, column_config={
+        "name": "Track", "artist": "Artist", "genre": "Genre",
+        "score": st.column_config.ProgressColumn("Similarity", format="%.3f", min_value=0.0, max_value=1.0),
+        **{f: _feature_column(f) for f in tables.PROFILE_FEATURES},
+        "spotify": _LINK_COLUMN,
+        "track_id": None,
+    })
+
+
+def feature_profile(profile: pd.DataFrame) -> None:
+    """A ``tables.feature_profile``: each feature's value and where it sits in the catalog."""
+    st.dataframe(profile.assign(feature=profile["feature"].str.capitalize()), hide_index=True,
+                 width="stretch", column_config={
+                     "feature": "Audio feature",
+                     "value": st.column_config.NumberColumn("Value", format="%.3g"),
+                     "percentile": st.column_config.ProgressColumn(
+                         "Percentile", format="%.0f", min_value=0.0, max_value=100.0,
+                         help="The share of the catalog's tracks with this value or a lower one"),
+                 })
+
+
+def track_actions(tracks: pd.DataFrame, *, key: str, on_more: Callable[[dict], None]) -> None:
+    """Pick one of ``tracks`` (track_id, name, artist) and act on it: "Add as seed" adds it to the
+    session's seeds (``recsys.app.seeds``, what the Recommend page recommends from); "More like
+    this" calls ``on_more(track)`` and runs the whole page again (also from inside a fragment)."""
+    records = {t["track_id"]: t for t in tracks[["track_id", "name", "artist"]].to_dict("records")}
+    if not records:
+        return
+    picked = st.selectbox("Pick a track to act on", list(records), key=f"{key}_pick",
+                          format_func=lambda t: f"{records[t]['name']} — {records[t]['artist']}")
+    track = records[picked]
+    seeded = picked in {s["track_id"] for s in seeds.current()}
+    left, right = st.columns(2)
+    left.button("In your seeds" if seeded else "Add as seed", key=f"{key}_seed", disabled=seeded,
+                on_click=seeds.add, args=(track,), icon=":material/playlist_add:", width="stretch")
+    if right.button("More like this", key=f"{key}_more", icon=":material/travel_explore:", width="stretch"):
+        on_more(track)
+        st.rerun()
+
+
 def error(prefix: str, exc: Exception) -> None:
     """``prefix: message of exc`` as an error box, shown literally (both may quote data)."""
     st.error(escape_markdown(f"{prefix}: {exc}"))
@@ -128,13 +178,18 @@ def metrics_table(metrics_by_version: dict[str, dict]) -> pd.DataFrame:
 
 
 def liked_match(match) -> None:
-    """How many liked tracks (an ``ExternalMatch``) were found in the catalog, and which were not."""
+    """How many liked tracks (an ``ExternalMatch``) were found in the catalog and how, and which
+    were not (with their Spotify links)."""
     st.metric("Liked tracks found in the catalog", f"{len(match.matched)} of {match.n_input}")
-    st.caption(f"Match rate {match.match_rate:.0%}: matched by Spotify id first, then by name and artist.")
+    by = match.matched["matched_by"].value_counts()
+    st.caption(f"Match rate {match.match_rate:.0%}: {by.get('spotify_id', 0)} by Spotify id, "
+               f"{by.get('name_artist', 0)} by name and artist (for tracks whose id the catalog lacks).")
     if len(match.unmatched):
         with st.expander(f"Liked tracks not in the catalog ({len(match.unmatched)})"):
-            st.dataframe(pd.DataFrame(match.unmatched).reindex(columns=["name", "artist"]), hide_index=True,
-                         width="stretch")
+            unmatched = pd.DataFrame(match.unmatched).reindex(columns=["track_id", "name", "artist"])
+            st.dataframe(tables.with_spotify_links(unmatched.fillna("")), hide_index=True, width="stretch",
+                         column_config={"name": "Track", "artist": "Artist", "track_id": None,
+                                        "spotify": _LINK_COLUMN})
 
 
 def comparison_report(models_dir) -> None:
@@ -156,8 +211,35 @@ def comparison_report(models_dir) -> None:
     ndcg = f"ndcg@{report.get('k')}"
     if ndcg in table.columns:
         st.altair_chart(charts.comparison_chart(table, ndcg), width="stretch")
+    notes = table.pop("notes") if "notes" in table.columns else pd.Series(dtype=object)
     st.dataframe(table, hide_index=True, width="stretch")
+    # Notes are sentences: listed under the table, where they wrap, instead of a cut-off column.
+    lines = [f"- **{escape_markdown(name)}**: {escape_markdown(note)}"
+             for name, note in zip(table["name"], notes) if note]
+    if lines:
+        st.markdown("\n".join(lines))
     markdown = path.with_suffix(".md")
     if markdown.is_file():
         st.download_button("Download the report (markdown)", markdown.read_bytes(), file_name="report.md",
                            mime="text/markdown", on_click="ignore", key="report_md")
+
+
+GLOSSARY = """\
+- **R-precision**: of a playlist's *R* held-out tracks, the share found in the top *R* recommendations.
+- **NDCG@k**: how high the held-out tracks sit in the top *k* (1 = all at the very top, 0 = none in the list).
+- **Recall@k**: the share of held-out tracks found in the top *k*.
+- **Hit rate@k**: the share of playlists with at least one held-out track in the top *k*.
+- **Precision@k**: the share of the top *k* that are held-out tracks.
+- **Clicks**: how many pages of 10 recommendations a listener would turn before reaching the first
+  held-out track (0 = it is on the first page, 51 = not in the top 500; lower is better).
+- **Coverage**: the share of the catalog that appears in anyone's recommendations (higher = less
+  stuck on the same hits).
+- **Epoch**: one pass over the training playlists; **train_loss** is what training minimises,
+  **val_…** the metric on held-out validation playlists.
+"""
+
+
+def metrics_glossary() -> None:
+    """What the Training page's metric names mean, in a collapsed expander."""
+    with st.expander("What do these numbers mean?"):
+        st.markdown(GLOSSARY)

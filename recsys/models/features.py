@@ -6,23 +6,28 @@ import pandas as pd
 
 from recsys.dataset import AUDIO_FEATURES
 
-METADATA_FEATURES = ("popularity", "release_year", "duration_ms")
+# Every numeric track column the GCN reads, where the source has it: the eleven audio features
+# (TidyTuesday, the Spotify crawler), popularity and release year, and the duration that
+# MPD-style sources carry when they have nothing else.
+NUMERIC_FEATURES = (*AUDIO_FEATURES, "popularity", "release_year", "duration_ms")
 
 
 def track_features(tracks: pd.DataFrame) -> np.ndarray:
-    """(n_tracks × f) float32: the audio features where the source has them, else metadata
-    (popularity, release year, duration), each standardised with a missing-value flag, plus a
-    genre one-hot when there is a genre column. Artists are not a column here: the graph links
+    """(n_tracks × f) float32: each column of ``NUMERIC_FEATURES`` the tracks have, standardised
+    (z-score over the tracks that have a value; a missing value becomes 0, the mean, and gets a
+    0/1 missing flag column beside it), plus a genre one-hot when there is a genre column. A
+    column with no value at all is left out. Artists are not a column here: the graph links
     tracks to artist and album nodes instead."""
-    numeric = [c for c in AUDIO_FEATURES if c in tracks.columns] or \
-        [c for c in METADATA_FEATURES if c in tracks.columns]
     columns = []
-    for name in numeric:
+    for name in NUMERIC_FEATURES:
+        if name not in tracks.columns:
+            continue
         values = pd.to_numeric(tracks[name], errors="coerce").to_numpy(np.float64, na_value=np.nan)
         missing = np.isnan(values)
+        if missing.all():
+            continue
         present = values[~missing]
-        mean, std = (present.mean(), present.std()) if len(present) else (0.0, 1.0)
-        columns.append(np.where(missing, 0.0, (values - mean) / (std or 1.0)))
+        columns.append(np.where(missing, 0.0, (values - present.mean()) / (present.std() or 1.0)))
         if missing.any():
             columns.append(missing.astype(np.float64))
     if "genre" in tracks.columns:
