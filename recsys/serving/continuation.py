@@ -32,6 +32,8 @@ from recsys.text import song_key
 
 # (query vector, n) -> (rows, cosines) of the n nearest tracks: a faiss index in serving.
 Nearest = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+# What a listener sees first: every seed gets its share of these (with 21+ seeds, none is reserved).
+FIRST_PAGE = 20
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class Blend:
     playlist_neighbours: int = 50   # most similar training playlists that vote (bounds a request's work)
     playlist_power: float = 2.0     # a playlist votes cos(S, p)^power: > 1 favours playlists holding many seeds
     embedding_candidates: int = 200 # nearest tracks by embedding added to the candidates
-    seed_share: float = 0.5         # share of the list spread evenly over the seeds
+    seed_share: float = 1.0         # share of the first page (FIRST_PAGE tracks) spread evenly over the seeds
 
     @classmethod
     def from_dict(cls, values: dict) -> "Blend":
@@ -118,7 +120,7 @@ class ContinuationRanker:
         seeds = np.unique(np.asarray(seed_rows, dtype=np.int64))
         b = self.blend
         item_rows, item_values, item_seed = self._item_votes(seeds)
-        playlist_rows, playlist_values = self._playlist_votes(seeds)
+        playlist_rows, playlist_values, held_rows, held_values, held_seed = self._playlist_votes(seeds)
         query = seed_query(self.embeddings, seeds)
         # Enough nearest tracks to fill the list after exclusions, even for an embedding-only model.
         near_rows, _ = self.nearest(query, max(b.embedding_candidates, 2 * k + len(seeds) + len(banned)))
@@ -135,10 +137,13 @@ class ContinuationRanker:
         scores = (b.item * _scaled(item) + b.playlist * _scaled(playlist) + b.embedding * cosine
                   + b.popularity * self.prior[candidates])
 
-        # Each candidate's seed: the one whose neighbour list and embedding bring it closest.
+        # Each candidate's seed: the one whose neighbour list, playlists and embedding bring it closest.
         affinity = b.embedding * to_seeds
         if n_item:
             np.add.at(affinity, (inverse[:n_item], item_seed), b.item * item_values / max(item.max(), 1e-12))
+        if len(held_rows):
+            np.add.at(affinity, (np.searchsorted(candidates, held_rows), held_seed),
+                      b.playlist * held_values / max(playlist.max(), 1e-12))
         because = seeds[affinity.argmax(axis=1)]
 
         keep = ~np.isin(candidates, seeds) & ~np.isin(candidates, banned)
@@ -157,7 +162,8 @@ class ContinuationRanker:
             ok &= _position_in_group(self.artist_codes[candidates]) < max_per_artist
         candidates, scores, because = candidates[ok], scores[ok], because[ok]
 
-        chosen = _spread_over_seeds(because, k, int(k * b.seed_share) // len(seeds) if len(seeds) > 1 else 0)
+        quota = int(min(k, FIRST_PAGE) * b.seed_share) // len(seeds) if len(seeds) > 1 else 0
+        chosen = _spread_over_seeds(because, k, quota)
         rows, scores, because = candidates[chosen], scores[chosen], because[chosen]
         if len(rows) < k:
             rows, scores, because = self._fill_popular(rows, scores, because, k, seeds, banned, allowed,
@@ -176,21 +182,36 @@ class ContinuationRanker:
         return rows[valid], values[valid], seed_position[valid]
 
     def _playlist_votes(self, seeds: np.ndarray):
-        """(rows, values): the tracks of the training playlists most similar to the seeds, each
-        playlist voting cos(S, p)^power, cos(S, p) = |S ∩ p| / sqrt(|S|·|p|)."""
+        """The tracks of the training playlists most similar to the seeds, each playlist voting
+        cos(S, p)^power, cos(S, p) = |S ∩ p| / sqrt(|S|·|p|): ``(rows, values)``, and the same
+        votes split over the seeds each playlist holds, ``(rows, values, seed position)``."""
         starts, stops = self.track_playlists_indptr[seeds], self.track_playlists_indptr[seeds + 1]
         if not (stops > starts).any():
-            return np.empty(0, np.int64), np.empty(0)
+            return np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)
         held = np.concatenate([self.track_playlists[a:z] for a, z in zip(starts, stops)])
+        held_seed = np.repeat(np.arange(len(seeds)), stops - starts)
         playlists, overlap = np.unique(held, return_counts=True)
         cosine = overlap / np.sqrt(len(seeds) * np.maximum(self.playlist_sizes[playlists], 1))
         similarity = cosine ** self.blend.playlist_power
         if len(playlists) > self.blend.playlist_neighbours:
             top = np.argpartition(-similarity, self.blend.playlist_neighbours - 1)[:self.blend.playlist_neighbours]
-            playlists, similarity = playlists[top], similarity[top]
+            playlists, similarity, overlap = playlists[top], similarity[top], overlap[top]
+        rows, values = self._tracks_of(playlists, similarity)
+        # Per seed: each (seed, playlist) pair carries the playlist's vote over its seeds.
+        order = np.argsort(playlists)
+        chosen = np.isin(held, playlists)
+        position = order[np.searchsorted(playlists[order], held[chosen])]
+        seed_rows, seed_values = self._tracks_of(held[chosen], similarity[position] / overlap[position])
+        seed_of = np.repeat(held_seed[chosen], np.diff(self.playlist_tracks_indptr)[held[chosen]])
+        return rows, values, seed_rows, seed_values, seed_of
+
+    def _tracks_of(self, playlists: np.ndarray, weights: np.ndarray):
+        """(rows, values): every track of ``playlists``, each with its playlist's weight."""
         starts, stops = self.playlist_tracks_indptr[playlists], self.playlist_tracks_indptr[playlists + 1]
+        if not len(playlists):
+            return np.empty(0, np.int64), np.empty(0)
         rows = np.concatenate([self.playlist_tracks[a:z] for a, z in zip(starts, stops)]).astype(np.int64)
-        return rows, np.repeat(similarity, stops - starts)
+        return rows, np.repeat(weights, stops - starts)
 
     def _fill_popular(self, rows, scores, because, k, seeds, banned, allowed, cap, allow_versions):
         taken = np.concatenate([rows, seeds, np.asarray(banned, dtype=np.int64)])
@@ -236,10 +257,13 @@ def _first_of_group(groups: np.ndarray) -> np.ndarray:
 
 
 def _spread_over_seeds(because: np.ndarray, k: int, quota: int) -> np.ndarray:
-    """Positions (ascending, i.e. best first) of a ``k``-list from a ranked candidate list: each
-    seed's ``quota`` best candidates first, the rest of the list by rank."""
-    if quota <= 0 or len(because) <= k:
+    """Positions of a ``k``-list from a ranked candidate list: the first page (FIRST_PAGE) holds
+    each seed's ``quota`` best candidates and is filled by rank; the rest follows by rank."""
+    if quota <= 0:
         return np.arange(min(k, len(because)))
-    reserved = np.flatnonzero(_position_in_group(because) < quota)[:k]
-    rest = np.setdiff1d(np.arange(len(because)), reserved, assume_unique=True)[:k - len(reserved)]
-    return np.sort(np.concatenate([reserved, rest]))
+    page = min(k, FIRST_PAGE)
+    reserved = np.flatnonzero(_position_in_group(because) < quota)[:page]
+    others = np.setdiff1d(np.arange(len(because)), reserved, assume_unique=True)
+    first = np.sort(np.concatenate([reserved, others[:page - len(reserved)]]))
+    rest = np.setdiff1d(np.arange(len(because)), first, assume_unique=True)[:k - len(first)]
+    return np.concatenate([first, rest])
