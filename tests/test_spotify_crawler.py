@@ -169,10 +169,10 @@ def test_liked_tracks_and_own_playlists_with_a_user_login(spotify_env, tmp_path,
     fake = spotify_env
     config = SpotifyAppConfig.from_mapping({**fake.env(), "SPOTIFY_REDIRECT_URI": "http://127.0.0.1:9/"})
     store, session = OAuthStateStore(), {}
-    back = requests.get(login_url(config, store, scope="user-library-read playlist-read-private"),
+    back = requests.get(login_url(config, store, scope="user-library-read playlist-read-private", browser="me"),
                         allow_redirects=False, timeout=5).headers["Location"]
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(back).query))
-    complete_login(config, store, query["code"], query["state"], session)
+    complete_login(config, store, query["code"], query["state"], session, browser="me")
     monkeypatch.setenv("SPOTIFY_REFRESH_TOKEN", session["spotify_token"]["refresh_token"])
 
     out = tmp_path / "liked"
