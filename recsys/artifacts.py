@@ -51,6 +51,7 @@ from recsys.scoring import l2_normalize
 SCHEMA_VERSION = 1
 
 MANIFEST = "manifest.json"
+REPORT = "report.json"  # the model comparison, at the top of the models directory
 # Beside the manifest, not in it (a file cannot hold its own digest), and not in CURRENT (which
 # names one version only): published in the same rename as the version directory.
 MANIFEST_SHA256 = "manifest.sha256"
@@ -379,15 +380,42 @@ def _read_manifest(root: Path) -> dict:
     except OSError as exc:
         raise ArtifactError(f"{path}: unreadable ({exc})") from exc
     _check_manifest_digest(path, content)
-    try:
-        manifest = json.loads(content)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{path}: unreadable ({exc})") from exc
+    manifest = _parse_json(path, content)
     if not isinstance(manifest, dict) or manifest.get("schema_version") != SCHEMA_VERSION:
         found = manifest.get("schema_version") if isinstance(manifest, dict) else None
         raise ArtifactError(f"{path}: schema_version {found!r}, this code reads {SCHEMA_VERSION}")
     _check_manifest_structure(path, manifest)
     return manifest
+
+
+def _parse_json(path: Path, content: bytes):
+    """``content`` parsed; any failure (bad UTF-8 or JSON, nesting too deep) an ArtifactError."""
+    try:
+        return json.loads(content)
+    except RecursionError as exc:
+        raise ArtifactError(f"{path}: unreadable (JSON nested too deeply)") from exc
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ArtifactError(f"{path}: unreadable ({exc})") from exc
+
+
+def read_report(models_dir: str | os.PathLike) -> dict | None:
+    """The model comparison report (``report.json`` of ``models_dir``, written by
+    ``recsys.evaluation.write_report``); None when there is none. ArtifactError naming the file
+    when it cannot be read or parsed, or lacks the structure the app shows."""
+    path = Path(models_dir) / REPORT
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ArtifactError(f"{path}: unreadable ({exc})") from exc
+    report = _parse_json(path, content)
+    if not isinstance(report, dict) or not isinstance(report.get("meta", {}), dict):
+        raise ArtifactError(f"{path}: not a comparison report (an object with a 'meta' object)")
+    models = report.get("models", [])
+    if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
+        raise ArtifactError(f"{path}: 'models' is not a list of objects")
+    return report
 
 
 def _check_manifest_digest(path: Path, content: bytes) -> None:

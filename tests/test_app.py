@@ -141,6 +141,23 @@ def test_corrupted_current_version_is_reported_and_another_version_served(models
     assert app.button(key=f"seed_search_pick_{track_id_of('Jóga')}")
 
 
+def test_deeply_nested_manifest_and_report_are_reported_and_good_versions_served(models_dir):
+    import hashlib
+
+    good = make_fixture_artifact(models_dir, version="v1-good", make_current=False)
+    hostile = make_fixture_artifact(models_dir, version="v2-nested")
+    content = ('{"schema_version": 1, "x": ' + "[" * 100_000 + "]" * 100_000 + "}").encode()
+    (hostile / "manifest.json").write_bytes(content)  # with a checksum that matches
+    (hostile / "manifest.sha256").write_text(f"{hashlib.sha256(content).hexdigest()}  manifest.json\n")
+    (models_dir / "report.json").write_text('{"models": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    app = new_app().run()
+    assert not app.exception
+    assert any("nested too deeply" in m for m in messages(app.error))
+    assert any(good.name in w for w in messages(app.warning))
+    visit(app, "pages/training.py")
+    assert any("report.json: unreadable (JSON nested too deeply)" in m for m in messages(app.error))
+
+
 def test_switching_version_needs_no_restart(models_dir):
     other = make_fixture_artifact(models_dir, version="0-older", make_current=False, seed=1)
     app = new_app().run()
