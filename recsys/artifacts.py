@@ -301,6 +301,29 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     _fsync_dir(path.parent)
 
 
+def write_cache_file(path: Path, write: Callable[[BinaryIO], object], replaces: str) -> None:
+    """``atomic_write`` a derived file kept beside an artifact (``.index-cache/``), then its
+    ``<name>.sha256`` sidecar, which ``cache_file_intact`` checks before the file is used. The
+    other files matching the glob ``replaces`` (caches of older content) go, with their sidecars."""
+    atomic_write(path, write)
+    sidecar = path.with_name(path.name + ".sha256")
+    atomic_write(sidecar, lambda f: f.write(f"{_sha256(path)}  {path.name}\n".encode()))
+    for stale in path.parent.glob(replaces):
+        if stale != path:
+            stale.unlink(missing_ok=True)
+            stale.with_name(stale.name + ".sha256").unlink(missing_ok=True)
+
+
+def cache_file_intact(path: Path) -> bool:
+    """Whether ``path`` and its sidecar exist and agree (written whole by ``write_cache_file``,
+    not damaged or replaced since). A caller rebuilds on False."""
+    try:
+        recorded = path.with_name(path.name + ".sha256").read_bytes().split()
+        return recorded == [_sha256(path).encode(), path.name.encode()]
+    except OSError:
+        return False
+
+
 def _write_pointer(path: Path, value: str) -> None:
     """Replace a one-line pointer file (CURRENT, DEFAULT) atomically."""
     atomic_write(path, lambda f: f.write(f"{value}\n".encode()))

@@ -54,6 +54,34 @@ def test_artist_query_ties_are_broken_by_popularity(rec):
     assert royksopp["n_playlists"].is_monotonic_decreasing and royksopp["n_playlists"].is_unique
 
 
+def test_a_cache_in_doubt_is_rebuilt_never_served(rec):
+    """A cache file is used only with a matching digest sidecar and arrays that hold together;
+    one whose postings name rows the catalog lacks (sidecar rewritten to match) is rebuilt."""
+    import hashlib
+
+    rec.search("bjork")
+    [cached] = (rec.artifact.path / CACHE_DIR).glob("search-*.npz")
+    sidecar = cached.with_name(cached.name + ".sha256")
+    assert sidecar.read_text().split() == [hashlib.sha256(cached.read_bytes()).hexdigest(), cached.name]
+    catalog = fixture_catalog()
+
+    def build():
+        return TrackSearch.build(catalog["name"], catalog["artist"], catalog["n_playlists"].to_numpy(),
+                                 cache_dir=cached.parent, checksum=cached.stem.removeprefix("search-"))
+    with np.load(cached) as saved:
+        arrays = dict(saved)
+    good = cached.read_bytes()
+    np.savez(cached, **{**arrays, "postings": arrays["postings"] + len(catalog)})
+    sidecar.write_text(f"{hashlib.sha256(cached.read_bytes()).hexdigest()}  {cached.name}\n")
+    rows, _ = build().search("jóga")
+    assert catalog["name"].iloc[rows[0]] == "Jóga"
+    assert cached.read_bytes() == good  # rebuilt and rewritten
+    sidecar.unlink()  # a file without its sidecar (a crash between the two writes) is rebuilt too
+    built_at = cached.stat().st_mtime_ns
+    build()
+    assert cached.stat().st_mtime_ns != built_at and sidecar.is_file()
+
+
 def test_limits_and_empty_queries(rec):
     assert len(rec.search("a", limit=2)) <= 2
     assert rec.search("   ", limit=5).empty
