@@ -13,6 +13,7 @@ from recsys.app import charts, tables
 from recsys.app.session import Served
 from recsys.app.tables import code_span, escape_markdown
 from recsys.errors import RecsysError
+from recsys.serving.recommender import MAX_QUERY_CHARS
 
 SEARCH_LIMIT = 10
 
@@ -65,7 +66,7 @@ def track_search(recommender, *, key: str, action: str, on_pick: Callable[[dict]
     """A search box over the catalog; each hit gets a button labelled ``action`` that calls
     ``on_pick(track)`` (track = dict with track_id, name, artist) before the next run; hits
     already in ``picked`` get a disabled ``picked_label`` button instead."""
-    query = st.text_input("Search tracks by name or artist", key=f"{key}_query", max_chars=200,
+    query = st.text_input("Search tracks by name or artist", key=f"{key}_query", max_chars=MAX_QUERY_CHARS,
                           placeholder="e.g. shape of you, or an artist's name")
     if not query.strip():
         return
