@@ -26,7 +26,9 @@ Torch-free: numpy, pandas and pyarrow only.
 """
 from __future__ import annotations
 
+import ctypes
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
@@ -173,10 +175,7 @@ def publish(models_dir: str | os.PathLike, model: str, *, embeddings: np.ndarray
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
         (tmp / MANIFEST_SHA256).write_text(f"{_sha256(tmp / MANIFEST)}  {MANIFEST}\n")
-        for name in (*DATA_FILES, MANIFEST, MANIFEST_SHA256):
-            _fsync_file(tmp / name)
-        os.rename(tmp, model_dir / version)
-        _fsync_dir(model_dir)
+        publish_dir(tmp, model_dir / version)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -299,6 +298,68 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False where the
+    system or file system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # not Linux, or a libc without it
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(a), None, str(b))
+
+
+def publish_dir(tmp: Path, dst: Path) -> None:
+    """Put the fully written directory ``tmp`` at ``dst`` (same parent) in one atomic step, so a
+    reader or a crash sees the old directory or the new one, never none or half of one.
+
+    Every file in ``tmp`` and ``tmp`` itself are fsynced first. A new ``dst`` is a rename; an
+    existing one is exchanged with ``tmp`` (which then holds the old content and is removed; a
+    crash leaves it as a leftover for ``remove_leftovers``). Where the system cannot exchange,
+    the old ``dst`` is renamed aside to ``.<name>.old-<pid>`` first, and ``remove_leftovers``
+    puts it back if a crash came between the two renames. The parent is fsynced last."""
+    for file in tmp.iterdir():
+        if file.is_file():
+            _fsync_file(file)
+    _fsync_dir(tmp)
+    if not dst.exists():
+        os.rename(tmp, dst)
+    elif _exchange(tmp, dst):
+        _fsync_dir(dst.parent)
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.rename(dst, old)
+        os.rename(tmp, dst)
+        _fsync_dir(dst.parent)
+        shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(dst.parent)
+
+
+def remove_leftovers(dst: Path, stale_seconds: float = STALE_LEFTOVER_SECONDS) -> list[Path]:
+    """Tidy what crashed writers of ``dst`` left beside it (``.<name>.*``): an old copy renamed
+    aside goes back to ``dst`` when ``dst`` is missing, else goes; temporary directories older
+    than ``stale_seconds`` go (a live writer's is younger). Returns the paths removed."""
+    removed = []
+    for aside in sorted(dst.parent.glob(f".{dst.name}.old-*")):
+        if not dst.exists():
+            os.rename(aside, dst)
+            continue
+        shutil.rmtree(aside, ignore_errors=True)
+        removed.append(aside)
+    cutoff = time.time() - stale_seconds
+    for leftover in dst.parent.glob(f".{dst.name}.*"):
+        if leftover.is_dir() and leftover.stat().st_mtime < cutoff:
+            shutil.rmtree(leftover, ignore_errors=True)
+            removed.append(leftover)
+    return removed
 
 
 def write_cache_file(path: Path, write: Callable[[BinaryIO], object], replaces: str) -> None:
