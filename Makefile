@@ -34,12 +34,13 @@ bench: $(VENV)/.dev-installed chromium
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.serve-installed: requirements.txt | $(VENV)/bin/python
-	$(PY) -m pip install -q -r requirements.txt
+# constraints.txt pins every package to the version the tests ran with (see its header).
+$(VENV)/.serve-installed: requirements.txt constraints.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements.txt -c constraints.txt
 	touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-train.txt requirements-dev.txt | $(VENV)/bin/python
-	$(PY) -m pip install -q -r requirements-dev.txt
+$(VENV)/.dev-installed: requirements.txt requirements-train.txt requirements-dev.txt constraints.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements-dev.txt -c constraints.txt
 	touch $@ $(VENV)/.serve-installed
 
 chromium:

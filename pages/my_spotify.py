@@ -34,12 +34,7 @@ if app_config is None:
             "the app. See README, *The app*.")
     st.stop()
 
-st.caption(
-    "Privacy: your Spotify login and liked tracks are kept only in this browser session's memory "
-    "on the server — never written to disk, never shared with other users, never used for "
-    "training. **Disconnect** forgets them at once; closing the tab forgets them a few minutes "
-    "later, when the server drops the closed session. The app asks to read your liked tracks; "
-    "saving a playlist asks separately for permission to create private playlists.")
+st.caption(spotify_login.privacy_note())
 
 try:
     client = oauth.session_client(app_config, st.session_state)
@@ -50,8 +45,12 @@ if client is None:
     st.session_state.pop(LIKED, None)  # a login that ended (e.g. refresh token revoked) takes them along
     st.write("Log in to turn your liked tracks into seeds. Spotify's login page opens in a new tab "
              "(it refuses to be shown inside this app's frame); you come back logged in there.")
-    st.link_button("Log in with Spotify", spotify_login.login_link(app_config), type="primary",
-                   icon=":material/login:")
+    try:
+        link = spotify_login.login_link(app_config)
+    except RecsysError as exc:
+        widgets.error("Cannot start a Spotify login in this browser", exc)
+        st.stop()
+    st.link_button("Log in with Spotify", link, type="primary", icon=":material/login:")
     st.stop()
 
 profile = st.session_state.get(oauth.PROFILE_KEY) or {}
@@ -100,7 +99,11 @@ if not uris:
 elif oauth.PLAYLIST_SCOPE not in oauth.granted_scopes(st.session_state):
     st.write("Saving needs one more permission (to create a private playlist); Spotify asks for it "
              "in a new tab.")
-    st.link_button("Allow saving playlists", spotify_login.login_link(app_config, oauth.SAVE_PLAYLIST_SCOPE))
+    try:
+        st.link_button("Allow saving playlists",
+                       spotify_login.login_link(app_config, oauth.SAVE_PLAYLIST_SCOPE))
+    except RecsysError as exc:
+        widgets.error("Cannot start a Spotify login in this browser", exc)
 else:
     name = st.text_input("Playlist name", "Continued from my liked tracks", max_chars=100,
                          key="playlist_name")

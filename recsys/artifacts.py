@@ -28,7 +28,9 @@ Torch-free: numpy, pandas and pyarrow only.
 """
 from __future__ import annotations
 
+import ctypes
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
@@ -54,6 +56,7 @@ from recsys.scoring import l2_normalize
 SCHEMA_VERSION = 1
 
 MANIFEST = "manifest.json"
+REPORT = "report.json"  # the model comparison, at the top of the models directory
 # Beside the manifest, not in it (a file cannot hold its own digest), and not in CURRENT (which
 # names one version only): published in the same rename as the version directory.
 MANIFEST_SHA256 = "manifest.sha256"
@@ -193,10 +196,7 @@ def publish(models_dir: str | os.PathLike, model: str, *, embeddings: np.ndarray
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
         (tmp / MANIFEST_SHA256).write_text(f"{_sha256(tmp / MANIFEST)}  {MANIFEST}\n")
-        for name in (*stored_files, MANIFEST, MANIFEST_SHA256):
-            _fsync_file(tmp / name)
-        os.rename(tmp, model_dir / version)
-        _fsync_dir(model_dir)
+        publish_dir(tmp, model_dir / version)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -321,6 +321,91 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     _fsync_dir(path.parent)
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False where the
+    system or file system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # not Linux, or a libc without it
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(a), None, str(b))
+
+
+def publish_dir(tmp: Path, dst: Path) -> None:
+    """Put the fully written directory ``tmp`` at ``dst`` (same parent) in one atomic step, so a
+    reader or a crash sees the old directory or the new one, never none or half of one.
+
+    Every file in ``tmp`` and ``tmp`` itself are fsynced first. A new ``dst`` is a rename; an
+    existing one is exchanged with ``tmp`` (which then holds the old content and is removed; a
+    crash leaves it as a leftover for ``remove_leftovers``). Where the system cannot exchange,
+    the old ``dst`` is renamed aside to ``.<name>.old-<pid>`` first, and ``remove_leftovers``
+    puts it back if a crash came between the two renames. The parent is fsynced last."""
+    for file in tmp.iterdir():
+        if file.is_file():
+            _fsync_file(file)
+    _fsync_dir(tmp)
+    if not dst.exists():
+        os.rename(tmp, dst)
+    elif _exchange(tmp, dst):
+        _fsync_dir(dst.parent)
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.rename(dst, old)
+        os.rename(tmp, dst)
+        _fsync_dir(dst.parent)
+        shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(dst.parent)
+
+
+def remove_leftovers(dst: Path, stale_seconds: float = STALE_LEFTOVER_SECONDS) -> list[Path]:
+    """Tidy what crashed writers of ``dst`` left beside it (``.<name>.*``): an old copy renamed
+    aside goes back to ``dst`` when ``dst`` is missing, else goes; temporary directories older
+    than ``stale_seconds`` go (a live writer's is younger). Returns the paths removed."""
+    removed = []
+    for aside in sorted(dst.parent.glob(f".{dst.name}.old-*")):
+        if not dst.exists():
+            os.rename(aside, dst)
+            continue
+        shutil.rmtree(aside, ignore_errors=True)
+        removed.append(aside)
+    cutoff = time.time() - stale_seconds
+    for leftover in dst.parent.glob(f".{dst.name}.*"):
+        if leftover.is_dir() and leftover.stat().st_mtime < cutoff:
+            shutil.rmtree(leftover, ignore_errors=True)
+            removed.append(leftover)
+    return removed
+
+
+def write_cache_file(path: Path, write: Callable[[BinaryIO], object], replaces: str) -> None:
+    """``atomic_write`` a derived file kept beside an artifact (``.index-cache/``), then its
+    ``<name>.sha256`` sidecar, which ``cache_file_intact`` checks before the file is used. The
+    other files matching the glob ``replaces`` (caches of older content) go, with their sidecars."""
+    atomic_write(path, write)
+    sidecar = path.with_name(path.name + ".sha256")
+    atomic_write(sidecar, lambda f: f.write(f"{_sha256(path)}  {path.name}\n".encode()))
+    for stale in path.parent.glob(replaces):
+        if stale != path:
+            stale.unlink(missing_ok=True)
+            stale.with_name(stale.name + ".sha256").unlink(missing_ok=True)
+
+
+def cache_file_intact(path: Path) -> bool:
+    """Whether ``path`` and its sidecar exist and agree (written whole by ``write_cache_file``,
+    not damaged or replaced since). A caller rebuilds on False."""
+    try:
+        recorded = path.with_name(path.name + ".sha256").read_bytes().split()
+        return recorded == [_sha256(path).encode(), path.name.encode()]
+    except OSError:
+        return False
+
+
 def _write_pointer(path: Path, value: str) -> None:
     """Replace a one-line pointer file (CURRENT, DEFAULT) atomically."""
     atomic_write(path, lambda f: f.write(f"{value}\n".encode()))
@@ -400,15 +485,42 @@ def _read_manifest(root: Path) -> dict:
     except OSError as exc:
         raise ArtifactError(f"{path}: unreadable ({exc})") from exc
     _check_manifest_digest(path, content)
-    try:
-        manifest = json.loads(content)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{path}: unreadable ({exc})") from exc
+    manifest = _parse_json(path, content)
     if not isinstance(manifest, dict) or manifest.get("schema_version") != SCHEMA_VERSION:
         found = manifest.get("schema_version") if isinstance(manifest, dict) else None
         raise ArtifactError(f"{path}: schema_version {found!r}, this code reads {SCHEMA_VERSION}")
     _check_manifest_structure(path, manifest)
     return manifest
+
+
+def _parse_json(path: Path, content: bytes):
+    """``content`` parsed; any failure (bad UTF-8 or JSON, nesting too deep) an ArtifactError."""
+    try:
+        return json.loads(content)
+    except RecursionError as exc:
+        raise ArtifactError(f"{path}: unreadable (JSON nested too deeply)") from exc
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ArtifactError(f"{path}: unreadable ({exc})") from exc
+
+
+def read_report(models_dir: str | os.PathLike) -> dict | None:
+    """The model comparison report (``report.json`` of ``models_dir``, written by
+    ``recsys.evaluation.write_report``); None when there is none. ArtifactError naming the file
+    when it cannot be read or parsed, or lacks the structure the app shows."""
+    path = Path(models_dir) / REPORT
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ArtifactError(f"{path}: unreadable ({exc})") from exc
+    report = _parse_json(path, content)
+    if not isinstance(report, dict) or not isinstance(report.get("meta", {}), dict):
+        raise ArtifactError(f"{path}: not a comparison report (an object with a 'meta' object)")
+    models = report.get("models", [])
+    if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
+        raise ArtifactError(f"{path}: 'models' is not a list of objects")
+    return report
 
 
 def _check_manifest_digest(path: Path, content: bytes) -> None:

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from recsys.artifacts import publish_dir, remove_leftovers
 from recsys.errors import RecsysError
 from recsys.text import album_key, artist_key, track_key
 
@@ -367,15 +368,10 @@ class DatasetWriter:
 
 
 def replace_dir(src: Path, dst: Path) -> None:
-    """Move directory ``src`` to ``dst``, replacing an existing ``dst`` with as short a gap as
-    the OS allows (the old one is renamed aside first, then removed)."""
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.rename(dst, old)
-        os.rename(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(src, dst)
+    """Publish the fully written dataset directory ``src`` at ``dst`` in one atomic, fsynced step
+    (``recsys.artifacts.publish_dir``), then tidy what crashed earlier writers left beside it."""
+    publish_dir(src, dst)
+    remove_leftovers(dst)
 
 
 def load_dataset(path: str | os.PathLike) -> Dataset:

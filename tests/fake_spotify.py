@@ -77,6 +77,7 @@ class _Fault:
     times: int
     retry_after: int | None
     message: str | None
+    body: object = None  # sent instead of the error object (a str as text/plain)
 
 
 @dataclass
@@ -141,7 +142,8 @@ class FakeSpotify:
     public, tracks: [track ids]}]}}}``. Attributes tests may change while it runs:
     ``approve_as`` (who /authorize logs in), ``token_lifetime``, ``audio_features_status``
     (None serves them), ``withdrawn`` (endpoint names answering 403: ``users_playlists``,
-    ``create_user_playlist``, ``me_playlists``), ``redirect_uris`` (None accepts any)."""
+    ``create_user_playlist``, ``me_playlists``), ``redirect_uris`` (None accepts any),
+    ``link_base`` (where paging ``next`` links point; None: this server)."""
 
     def __init__(self, data: dict | None = None, *, port: int = 0, client_id: str = CLIENT_ID,
                  client_secret: str = CLIENT_SECRET, approve_as: str | None = "alice",
@@ -154,6 +156,7 @@ class FakeSpotify:
         self.audio_features_status = audio_features_status
         self.redirect_uris = redirect_uris
         self.withdrawn = set(withdrawn or ())
+        self.link_base: str | None = None  # another server's base for paging links (a hostile reply)
         self.authorizations: list[dict] = []
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
@@ -208,11 +211,12 @@ class FakeSpotify:
 
     # ---------------------------------------------------------------- steering
     def fail(self, path: str, status: int, *, times: int = 1, retry_after: int | None = None,
-             message: str | None = None) -> None:
+             message: str | None = None, body: object = None) -> None:
         """Answer the next ``times`` requests to ``path`` (no query; ``*`` for any /v1 path)
-        with ``status``, e.g. 429 with ``retry_after``, 500/503, or 401 "The access token expired"."""
+        with ``status``, e.g. 429 with ``retry_after``, 500/503, or 401 "The access token expired";
+        with ``body`` (a str is sent as text/plain), that instead of Spotify's error object."""
         with self._lock:
-            self._faults[path] = _Fault(status, times, retry_after, message)
+            self._faults[path] = _Fault(status, times, retry_after, message, body)
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -312,7 +316,7 @@ class FakeSpotify:
             raise _Reply(400, _error(400, "Invalid limit" if not 1 <= limit <= max_limit else "Invalid offset"))
 
         def link(at):
-            return f"{self.base_url}{path}?offset={at}&limit={limit}"
+            return f"{self.link_base or self.base_url}{path}?offset={at}&limit={limit}"
         return {
             "href": link(offset), "items": items[offset:offset + limit], "limit": limit, "offset": offset,
             "total": len(items), "next": link(offset + limit) if offset + limit < len(items) else None,
@@ -327,6 +331,8 @@ class FakeSpotify:
             fault = self._take_fault(request.path)
             if fault is not None:
                 headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+                if fault.body is not None:
+                    return fault.status, fault.body, headers
                 return fault.status, _error(fault.status, fault.message or _REASONS.get(fault.status, "Error")), headers
             if request.path == "/authorize" and request.method == "GET":
                 return self._authorize(request.query)

@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+import streamlit as st
 from app_server import app_test
 from fake_spotify import FakeSpotify
 from fixture_artifacts import XSS_NAME, fixture_catalog, make_fixture_artifact, track_id_of
 from streamlit.testing.v1 import AppTest
 
-from recsys.app import charts, tables
+from recsys.app import charts, session, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["pages/home.py", "pages/recommend.py", "pages/my_spotify.py", "pages/explorer.py",
@@ -145,6 +146,23 @@ def test_corrupted_current_version_is_reported_and_another_version_served(models
     assert app.button(key=f"seed_search_pick_{track_id_of('Jóga')}")
 
 
+def test_deeply_nested_manifest_and_report_are_reported_and_good_versions_served(models_dir):
+    import hashlib
+
+    good = make_fixture_artifact(models_dir, version="v1-good", make_current=False)
+    hostile = make_fixture_artifact(models_dir, version="v2-nested")
+    content = ('{"schema_version": 1, "x": ' + "[" * 100_000 + "]" * 100_000 + "}").encode()
+    (hostile / "manifest.json").write_bytes(content)  # with a checksum that matches
+    (hostile / "manifest.sha256").write_text(f"{hashlib.sha256(content).hexdigest()}  manifest.json\n")
+    (models_dir / "report.json").write_text('{"models": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    app = new_app().run()
+    assert not app.exception
+    assert any("nested too deeply" in m for m in messages(app.error))
+    assert any(good.name in w for w in messages(app.warning))
+    visit(app, "pages/training.py")
+    assert any("report.json: unreadable (JSON nested too deeply)" in m for m in messages(app.error))
+
+
 def test_switching_version_needs_no_restart(models_dir):
     other = make_fixture_artifact(models_dir, version="0-older", make_current=False, seed=1)
     app = new_app().run()
@@ -184,8 +202,36 @@ def fake_world() -> dict:
     }}
 
 
+def xsrf_cookie(token: bytes) -> str:
+    """Streamlit's XSRF cookie for a browser holding ``token``, freshly masked as on each reply."""
+    mask = os.urandom(4)
+    return f"2|{mask.hex()}|{bytes(b ^ mask[i % 4] for i, b in enumerate(token)).hex()}|1700000000"
+
+
+class Browsers:
+    """Which browser the next AppTest runs come from: AppTest sends no cookies, so the cookies a
+    browser sends with its websocket (``st.context.cookies``) are supplied here."""
+
+    def __init__(self, monkeypatch):
+        self.tokens = {"A": b"A" * 16, "B": b"B" * 16}
+        self.current: str | None = "A"
+        cookies_of = self.cookies
+        monkeypatch.setattr(type(st.context), "cookies", property(lambda _: cookies_of()))
+
+    def cookies(self):
+        from streamlit.runtime.context import StreamlitCookies
+        if self.current is None:
+            return StreamlitCookies({})
+        return StreamlitCookies({"_streamlit_xsrf": xsrf_cookie(self.tokens[self.current])})
+
+
 @pytest.fixture
-def spotify(models_dir, monkeypatch):
+def browsers(monkeypatch):
+    return Browsers(monkeypatch)
+
+
+@pytest.fixture
+def spotify(models_dir, monkeypatch, browsers):
     with FakeSpotify(fake_world(), redirect_uris=[REDIRECT_URI]) as fake:
         for name, value in {**fake.env(), "SPOTIFY_REDIRECT_URI": REDIRECT_URI}.items():
             monkeypatch.setenv(name, value)
@@ -268,6 +314,108 @@ def test_a_forged_state_is_rejected(spotify):
     assert any("unknown login state" in m for m in messages(app.error))
     assert "spotify_token" not in app.session_state
     assert spotify.requests_to("/api/token") == []
+
+
+def test_a_callback_opened_in_another_browser_is_refused(spotify, browsers):
+    """Login CSRF: bob approves a login for his own account and sends the unopened callback URL
+    to alice. Her browser must not be logged in as bob (his liked tracks, his playlists)."""
+    spotify.approve_as = "bob"
+    browsers.current = "A"  # bob's browser starts the login
+    callback = authorize(visit(new_app().run(), "pages/my_spotify.py"), spotify)
+
+    browsers.current = "B"  # alice's browser opens it
+    victim = new_app()
+    victim.query_params.update(callback)
+    victim.run()
+    assert any("another browser" in m for m in messages(victim.error))
+    assert "spotify_token" not in victim.session_state and "spotify_liked" not in victim.session_state
+    assert spotify.requests_to("/api/token") == []
+    assert victim.link_button[0].value == "Log in with Spotify"  # she can log in as herself
+
+    browsers.current = "A"  # another tab of the browser that started it
+    mine = new_app()
+    mine.query_params.update(callback)
+    mine.run()
+    assert [t.value for t in mine.text][0] == "Logged in as Bob"
+
+
+def test_without_the_xsrf_cookie_no_login_is_offered(spotify, browsers):
+    browsers.current = None
+    app = visit(new_app().run(), "pages/my_spotify.py")
+    assert not app.link_button
+    assert any("XSRF cookie" in m for m in messages(app.error))
+
+
+def test_pending_logins_and_models_survive_a_cache_clear_and_stay_bounded(spotify):
+    """Any websocket client can send ``clear_cache`` (st.cache_data and st.cache_resource are
+    cleared for every user): pending logins must survive it, and sessions must not pin a copy
+    of the model each."""
+    import gc
+
+    from recsys.serving import Recommender
+
+    start = visit(new_app().run(), "pages/my_spotify.py")
+    callback = authorize(start, spotify)
+    sessions = []
+    for _ in range(2 * session.LOADED_ARTIFACTS):
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        sessions.append(visit(new_app().run(), "pages/recommend.py"))
+    back = new_app()
+    back.query_params.update(callback)
+    back.run()
+    assert any("Logged in to Spotify as Alice" in m for m in messages(back.success))
+    assert sessions[-1].session_state["_served_artifact"] == ("fixture", sessions[-1].sidebar.selectbox(
+        key="picked_version").value)
+    gc.collect()
+    assert sum(isinstance(o, Recommender) for o in gc.get_objects()) <= session.LOADED_ARTIFACTS < len(sessions)
+
+
+def test_the_callbacks_error_text_is_never_shown(spotify):
+    app = new_app()
+    app.query_params.update({"error": "access_denied** [click](https://evil.example) " + "x" * 5000,
+                             "state": "whatever"})
+    app.run()
+    [error] = messages(app.error)
+    assert "unknown error" in error and "evil" not in error and len(error) < 300
+    known = new_app()
+    known.query_params.update({"error": "access_denied", "state": "whatever"})
+    known.run()
+    assert any("you did not allow access" in m for m in messages(known.error))
+
+
+def test_the_privacy_note_states_how_long_a_closed_tab_is_kept(spotify):
+    import tomllib
+
+    ttl = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]["disconnectedSessionTTL"]
+    assert ttl <= 60
+    from streamlit import config
+    old = config.get_option("server.disconnectedSessionTTL")
+    config.set_option("server.disconnectedSessionTTL", ttl)  # AppTest does not read the project's config.toml
+    try:
+        app = visit(new_app().run(), "pages/my_spotify.py")
+    finally:
+        config.set_option("server.disconnectedSessionTTL", old)
+    note = app.caption[0].value
+    assert f"within {ttl} seconds" in note and "closing the tab" not in note
+
+
+def test_a_malformed_secrets_file_is_reported(models_dir, tmp_path, monkeypatch):
+    from streamlit import config
+    from streamlit.runtime.secrets import Secrets
+
+    bad = tmp_path / "secrets.toml"
+    bad.write_text('SPOTIFY_CLIENT_ID = "abc\nSPOTIFY_CLIENT_SECRET = "def"\n')
+    monkeypatch.setattr(st, "secrets", Secrets())
+    old = config.get_option("secrets.files")
+    config.set_option("secrets.files", [str(bad)])
+    try:
+        app = AppTest.from_file(str(ROOT / "pages" / "my_spotify.py")).run()  # reads st.secrets itself
+    finally:
+        config.set_option("secrets.files", old)
+    [error] = messages(app.error)
+    assert "misconfigured" in error and "malformed" in error and str(bad) in error
+    assert not app.info  # not "login is not configured"
 
 
 # ------------------------------------------------------------------ plain builders

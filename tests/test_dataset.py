@@ -122,3 +122,47 @@ def test_damaged_or_foreign_dataset_json_is_named(dataset_dir):
     meta_path.write_text("{not json")
     with pytest.raises(DatasetError, match=r"dataset\.json: not valid JSON"):
         load_dataset(dataset_dir)
+
+
+def test_replacing_a_dataset_is_one_fsynced_atomic_step(tmp_path, monkeypatch):
+    """A crash at any step of a replacement leaves the old or the new dataset at the path,
+    with every file on disk before it is published."""
+    import os
+
+    from recsys import artifacts
+
+    out = tmp_path / "ds"
+    write_dataset(from_rows(small_rows(), name="old", source="test"), out)
+    events = []
+    real_fsync_file, real_fsync_dir, real_exchange = artifacts._fsync_file, artifacts._fsync_dir, artifacts._exchange
+    monkeypatch.setattr(artifacts, "_fsync_file", lambda p: (events.append(("fsync", p.name)), real_fsync_file(p)))
+    monkeypatch.setattr(artifacts, "_fsync_dir", lambda p: (events.append(("fsync", p.name)), real_fsync_dir(p)))
+    monkeypatch.setattr(artifacts, "_exchange", lambda a, b: (events.append(("publish", b.name)), real_exchange(a, b))[1])
+
+    def crash_after_publishing(*args, **kwargs):  # a kill right after the step that publishes
+        raise KeyboardInterrupt
+    monkeypatch.setattr(artifacts.shutil, "rmtree", crash_after_publishing)
+    monkeypatch.setattr(os, "rename", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))  # the old way
+    with pytest.raises(KeyboardInterrupt):
+        write_dataset(from_rows(small_rows(), name="new", source="test"), out)
+    monkeypatch.undo()
+    assert load_dataset(out).meta["name"] == "new"
+    published = events.index(("publish", "ds"))
+    fsynced = {name for kind, name in events[:published] if kind == "fsync"}
+    assert {"tracks.parquet", "playlists.parquet", "interactions.parquet", "dataset.json"} <= fsynced
+    [leftover] = [p for p in tmp_path.iterdir() if p.name.startswith(".ds.")]  # the old one, swapped out
+    os.utime(leftover, (0, 0))
+    write_dataset(from_rows(small_rows(), name="newer", source="test"), out)  # tidies it up
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"] and load_dataset(out).meta["name"] == "newer"
+
+
+def test_a_dataset_renamed_aside_by_a_crash_is_put_back(tmp_path):
+    """Where the system cannot exchange two directories, the old one is renamed aside first; a
+    crash before the new one arrives leaves it there, and the next writer puts it back."""
+    from recsys import artifacts
+
+    out = tmp_path / "ds"
+    write_dataset(from_rows(small_rows(), name="old", source="test"), out)
+    out.rename(tmp_path / ".ds.old-12345")
+    artifacts.remove_leftovers(out)
+    assert load_dataset(out).meta["name"] == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["ds"]

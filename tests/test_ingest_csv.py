@@ -199,6 +199,14 @@ def test_quoted_line_breaks_and_quotes_in_fields_are_kept(tmp_path):
     assert set(dataset.playlists["name"]) == {"Mix", "Mix\r\nTape"}
 
 
+def test_a_field_over_the_csv_modules_default_limit_is_read(tmp_path):
+    long_name = "Line one\n" + "x" * 200_000  # the line break makes the strict quote check run
+    rows = [f'"{long_name}","A","Mix","50"', '"Plain","B","Mix","60"']
+    source = write_csv(tmp_path / "long.csv", SONGS_HEADER, rows)
+    dataset = load_dataset(ingest_csv(source, tmp_path / "out").path)
+    assert sorted(dataset.tracks["name"], key=len) == ["Plain", long_name]
+
+
 def test_a_first_line_with_a_field_too_many_is_refused_not_shifted(tmp_path):
     source = write_csv(tmp_path / "extra.csv", SONGS_HEADER, ['"One","A","Mix","50","x"', '"Two","B","Mix","60"'])
     with pytest.raises(CsvIngestError, match=r"extra\.csv: line 2 has more fields than the header line"):

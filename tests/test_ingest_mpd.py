@@ -210,3 +210,48 @@ def test_generator_is_deterministic_and_mpd_like(tmp_path):
     assert tracks_per_artist.median() >= 3
     albums_per_artist = pd.DataFrame([(t.artist_uri, t.album_uri) for t in catalog.tracks]).drop_duplicates()[0].value_counts()
     assert albums_per_artist.max() > 1
+
+
+def test_hostile_values_cost_their_playlist_or_file_never_the_ingest(slices, tmp_path, monkeypatch):
+    from recsys.ingest import mpd
+
+    source = tmp_path / "slices"
+    source.mkdir()
+    shutil.copy(slices[0], source)
+    document = json.loads(slices[1].read_text())
+    pids = [p["pid"] for p in document["playlists"]]
+    document["playlists"][0]["pid"] = 2**70  # beyond int64
+    document["playlists"][1]["tracks"][0]["duration_ms"] = -5
+    document["playlists"][3]["tracks"][0]["track_name"] = "x" * (mpd.MAX_TEXT + 1)
+    text = json.dumps(document).replace('"pos": 0,', '"pos": 1e400,', 1)  # the first track of playlist 0
+    ranged = source / slices[1].name
+    ranged.write_text(text.replace(f'"pid": {pids[2]},', f'"pid": {pids[2]}, "num_tracks": 1e400,', 1))
+    deep = '[' * 100_000 + ']' * 100_000
+    nested_info = source / "mpd.slice.200-299.json"
+    nested_info.write_text('{"info": ' + '{"a": ' * 100_000 + '1' + '}' * 100_000 + ', "playlists": []}')
+    nested_unknown = source / "mpd.slice.300-399.json"
+    nested_unknown.write_text('{"info": {}, "playlists": [{"pid": 9, "extra": ' + deep + '}]}')
+    challenge = source / "challenge_set.json"
+    challenge.write_text(json.dumps({"playlists": [
+        {"pid": 10**7, "num_samples": 0, "num_holdouts": 2**40, "num_tracks": 0, "tracks": []},
+        {"pid": 10**7 + 1, "num_samples": 0, "num_holdouts": 3, "num_tracks": 0, "tracks": []}]}))
+
+    done = ingest_mpd(source, tmp_path / "out", workers=2)
+    assert {(b.path.name, b.reason) for b in done.bad} == {(nested_info.name, "JSON nested too deeply"),
+                                                            (nested_unknown.name, "JSON nested too deeply")}
+    left_out = {(b.path.name, b.index): b.reason for b in done.bad_playlists}
+    assert set(left_out) == {(ranged.name, i) for i in range(4)} | {(challenge.name, 0)}
+    assert "<= 9223372036854775807 - at `$.pid`" in left_out[(ranged.name, 0)]
+    assert "`$.tracks[0].duration_ms`" in left_out[(ranged.name, 1)]
+    assert "`$.num_tracks`" in left_out[(ranged.name, 2)]
+    assert f"length <= {mpd.MAX_TEXT}" in left_out[(ranged.name, 3)]
+    assert "`$.num_holdouts`" in left_out[(challenge.name, 0)]
+    playlists = load_dataset(tmp_path / "out").playlists
+    assert len(playlists) == 100 + 96 + 1 and f"mpd:{pids[4]}" in set(playlists["playlist_id"])
+
+    # One file over the size limit, decoded where it is refused: the worker's URIs are untouched.
+    monkeypatch.setattr(mpd, "MAX_FILE_BYTES", slices[0].stat().st_size - 1)
+    sent = {"spotify:track:kept": 0}
+    refused = mpd.parse_file(slices[0], sent)
+    assert isinstance(refused, mpd.BadFile) and "over the" in refused.reason and "byte limit" in refused.reason
+    assert sent == {"spotify:track:kept": 0}

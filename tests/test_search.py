@@ -54,6 +54,66 @@ def test_artist_query_ties_are_broken_by_popularity(rec):
     assert royksopp["n_playlists"].is_monotonic_decreasing and royksopp["n_playlists"].is_unique
 
 
+def test_a_cache_in_doubt_is_rebuilt_never_served(rec):
+    """A cache file is used only with a matching digest sidecar and arrays that hold together;
+    one whose postings name rows the catalog lacks (sidecar rewritten to match) is rebuilt."""
+    import hashlib
+
+    rec.search("bjork")
+    [cached] = (rec.artifact.path / CACHE_DIR).glob("search-*.npz")
+    sidecar = cached.with_name(cached.name + ".sha256")
+    assert sidecar.read_text().split() == [hashlib.sha256(cached.read_bytes()).hexdigest(), cached.name]
+    catalog = fixture_catalog()
+
+    def build():
+        return TrackSearch.build(catalog["name"], catalog["artist"], catalog["n_playlists"].to_numpy(),
+                                 cache_dir=cached.parent, checksum=cached.stem.removeprefix("search-"))
+    with np.load(cached) as saved:
+        arrays = dict(saved)
+    good = cached.read_bytes()
+    np.savez(cached, **{**arrays, "postings": arrays["postings"] + len(catalog)})
+    sidecar.write_text(f"{hashlib.sha256(cached.read_bytes()).hexdigest()}  {cached.name}\n")
+    rows, _ = build().search("jóga")
+    assert catalog["name"].iloc[rows[0]] == "Jóga"
+    assert cached.read_bytes() == good  # rebuilt and rewritten
+    sidecar.unlink()  # a file without its sidecar (a crash between the two writes) is rebuilt too
+    built_at = cached.stat().st_mtime_ns
+    build()
+    assert cached.stat().st_mtime_ns != built_at and sidecar.is_file()
+
+
+def test_hostile_queries_get_a_clear_error_fast(rec):
+    import time
+
+    from recsys.serving.recommender import MAX_QUERY_CHARS
+
+    with pytest.raises(RecommendError, match="lone surrogate .U\\+D800 at position 4"):
+        rec.search("jóga\ud800")
+    started = time.perf_counter()
+    with pytest.raises(RecommendError, match=f"1,000,000 characters long; at most {MAX_QUERY_CHARS}"):
+        rec.search("björk " * 166_666 + "jóga")
+    assert time.perf_counter() - started < 0.5
+    assert len(rec.search("j" * MAX_QUERY_CHARS)) >= 0  # the cap itself is searchable
+
+
+def test_spotify_id_parser_is_anchored_and_capped():
+    import time
+
+    from recsys.serving.matching import spotify_uri
+
+    tid = "4uLU6hMCjMI75M1A2tKUQC"
+    for text in (tid, f"spotify:track:{tid}", f"https://open.spotify.com/track/{tid}?si=abc123",
+                 f"open.spotify.com/intl-de/track/{tid}"):
+        assert spotify_uri(text) == f"spotify:track:{tid}", text
+    for text in (f"see spotify:track:{tid}", f"https://evil.example/open.spotify.com/track/{tid}",
+                 f"{tid}x", "x" * 22 + "?" + "y" * 1000):
+        assert spotify_uri(text) is None, text
+    hostile = ("a" * 22 + "?") * 4000 + "\nx"  # quadratic for an unanchored search: seconds
+    started = time.perf_counter()
+    assert spotify_uri(hostile) is None
+    assert time.perf_counter() - started < 0.05
+
+
 def test_limits_and_empty_queries(rec):
     assert len(rec.search("a", limit=2)) <= 2
     assert rec.search("   ", limit=5).empty

@@ -196,6 +196,26 @@ def test_ivf_index_is_cached_by_checksum_and_agrees_with_exact(large_models_dir)
     assert len(ivf.recommend(seeds, k=1000).table) == 1000
 
 
+def test_a_cached_index_of_the_wrong_kind_is_rebuilt(large_models_dir):
+    """A flat index with the right rows and dimension under the IVF cache's name, with a sidecar
+    that matches: it passes the digest, fails the invariants, and is replaced by the IVF."""
+    import hashlib
+
+    import faiss
+
+    ivf = Recommender.load("large", large_models_dir, flat_max_rows=1_000, nprobe=16)
+    [cached] = (ivf.artifact.path / CACHE_DIR).glob("ivf*.faiss")
+    flat = faiss.IndexFlatIP(ivf.embeddings.shape[1])
+    flat.add(np.ascontiguousarray(ivf.embeddings, dtype=np.float32))
+    faiss.write_index(flat, str(cached))
+    cached.with_name(cached.name + ".sha256").write_text(
+        f"{hashlib.sha256(cached.read_bytes()).hexdigest()}  {cached.name}\n")
+    again = Recommender.load("large", large_models_dir, flat_max_rows=1_000, nprobe=16)
+    assert isinstance(again.index._index, faiss.IndexIVFFlat)
+    assert len(again.recommend(ivf.catalog["track_id"].tolist()[:3], k=50).table) == 50
+    assert isinstance(faiss.read_index(str(cached)), faiss.IndexIVFFlat)
+
+
 def test_eight_threads_at_once_give_the_same_results_as_one(rec, large_models_dir):
     large = Recommender.load("large", large_models_dir, flat_max_rows=1_000, nprobe=16)
     ids = CATALOG["track_id"].tolist()

@@ -169,10 +169,10 @@ def test_liked_tracks_and_own_playlists_with_a_user_login(spotify_env, tmp_path,
     fake = spotify_env
     config = SpotifyAppConfig.from_mapping({**fake.env(), "SPOTIFY_REDIRECT_URI": "http://127.0.0.1:9/"})
     store, session = OAuthStateStore(), {}
-    back = requests.get(login_url(config, store, scope="user-library-read playlist-read-private"),
+    back = requests.get(login_url(config, store, scope="user-library-read playlist-read-private", browser="me"),
                         allow_redirects=False, timeout=5).headers["Location"]
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(back).query))
-    complete_login(config, store, query["code"], query["state"], session)
+    complete_login(config, store, query["code"], query["state"], session, browser="me")
     monkeypatch.setenv("SPOTIFY_REFRESH_TOKEN", session["spotify_token"]["refresh_token"])
 
     out = tmp_path / "liked"
@@ -190,6 +190,10 @@ def test_bad_input_gets_a_clear_error(spotify_env, tmp_path, capsys, monkeypatch
     assert main(["ingest", "spotify", "--out", out, "--playlist", "not a playlist!"]) == 2
     assert "'not a playlist!' is not a Spotify playlist id" in capsys.readouterr().err
     assert playlist_id("https://open.spotify.com/playlist/cpl01?si=abc") == "cpl01"
+    for hostile in ("https://evil.example/open.spotify.com/playlist/cpl01", "open.spotify.com/intl-"
+                    * 5000 + "playlist/cpl01", "x" * 65):
+        with pytest.raises(CrawlError, match="is not a Spotify playlist id"):
+            playlist_id(hostile)
     state = tmp_path / "state.jsonl"
     state.write_text('{"event": "skipped", "id": "a", "reason": "HTTP 404"}\nnot json\n{}\n')
     assert main(["ingest", "spotify", "--out", out, "--playlist", "cpl01", "--state", str(state)]) == 2

@@ -11,14 +11,15 @@ import pytest
 import requests
 from fake_spotify import FakeSpotify
 
-from recsys.spotify.client import LoginRequired, SpotifyApiError
+from recsys.spotify.client import LoginRequired, SpotifyApiError, SpotifyError
 from recsys.spotify.oauth import (
     LIBRARY_SCOPE, PROFILE_KEY, SAVE_PLAYLIST_SCOPE, TOKEN_KEY, OAuthStateError, OAuthStateStore,
-    SpotifyAppConfig, SpotifyConfigError, complete_login, fetch_liked_tracks, granted_scopes, login_url,
-    logout, save_playlist, session_client,
+    SpotifyAppConfig, SpotifyConfigError, authorize_error_message, browser_binding, complete_login,
+    fetch_liked_tracks, granted_scopes, login_url, logout, save_playlist, session_client,
 )
 
 REDIRECT = "http://127.0.0.1:8501/"
+BROWSER = browser_binding("2|0a0b0c0d|" + "5a" * 16 + "|1700000000")  # one browser's XSRF cookie
 _browser = threading.Lock()  # the fake approves as one user at a time, like one person at a browser
 
 
@@ -39,14 +40,14 @@ def authorize(fake, url, user="alice") -> dict:
 
 
 def log_in(fake, config, store, session, user="alice", scope=LIBRARY_SCOPE) -> dict:
-    back = authorize(fake, login_url(config, store, scope=scope), user)
-    return complete_login(config, store, back["code"], back["state"], session)
+    back = authorize(fake, login_url(config, store, scope=scope, browser=BROWSER), user)
+    return complete_login(config, store, back["code"], back["state"], session, browser=BROWSER)
 
 
 def test_full_login_flow_keeps_the_token_in_the_session_only(fake_spotify, config, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     store, session = OAuthStateStore(), {}
-    url = login_url(config, store)
+    url = login_url(config, store, browser=BROWSER)
     assert url.startswith(fake_spotify.accounts_base + "/authorize?")
     back = authorize(fake_spotify, url)
     sent = fake_spotify.authorizations[-1]
@@ -54,7 +55,7 @@ def test_full_login_flow_keeps_the_token_in_the_session_only(fake_spotify, confi
     assert sent["scope"] == "user-library-read" and sent["code_challenge_method"] == "S256"
     assert back["state"] == sent["state"]
 
-    profile = complete_login(config, store, back["code"], back["state"], session)
+    profile = complete_login(config, store, back["code"], back["state"], session, browser=BROWSER)
     assert profile == {"id": "alice", "display_name": "Alice"}
     assert set(session) == {TOKEN_KEY, PROFILE_KEY} and session[PROFILE_KEY] == profile
     assert granted_scopes(session) == {"user-library-read"}
@@ -80,20 +81,20 @@ def test_full_login_flow_keeps_the_token_in_the_session_only(fake_spotify, confi
 
 def test_wrong_state_is_rejected_before_any_token_request(fake_spotify, config):
     store, session = OAuthStateStore(), {}
-    back = authorize(fake_spotify, login_url(config, store))
+    back = authorize(fake_spotify, login_url(config, store, browser=BROWSER))
     with pytest.raises(OAuthStateError, match="unknown login state"):
-        complete_login(config, store, back["code"], "forged-state", session)
+        complete_login(config, store, back["code"], "forged-state", session, browser=BROWSER)
     with pytest.raises(OAuthStateError):
-        complete_login(config, store, back["code"], "", session)
+        complete_login(config, store, back["code"], "", session, browser=BROWSER)
     assert session == {} and fake_spotify.requests_to("/api/token") == []
 
 
 def test_reused_state_is_rejected_and_the_code_is_single_use(fake_spotify, config):
     store, first, second = OAuthStateStore(), {}, {}
-    back = authorize(fake_spotify, login_url(config, store))
-    complete_login(config, store, back["code"], back["state"], first)
+    back = authorize(fake_spotify, login_url(config, store, browser=BROWSER))
+    complete_login(config, store, back["code"], back["state"], first, browser=BROWSER)
     with pytest.raises(OAuthStateError, match="already used"):
-        complete_login(config, store, back["code"], back["state"], second)
+        complete_login(config, store, back["code"], back["state"], second, browser=BROWSER)
     assert second == {}
     replay = requests.post(fake_spotify.accounts_base + "/api/token", timeout=5,
                            auth=(config.client_id, config.client_secret),
@@ -104,21 +105,21 @@ def test_reused_state_is_rejected_and_the_code_is_single_use(fake_spotify, confi
 def test_expired_state_is_rejected():
     now = [1000.0]
     store = OAuthStateStore(ttl_seconds=600, clock=lambda: now[0])
-    late, in_time = store.issue(), store.issue()
+    late, in_time = store.issue(browser=BROWSER), store.issue(browser=BROWSER)
     now[0] += 599
-    assert store.consume(in_time.state).code_verifier == in_time.code_verifier
+    assert store.consume(in_time.state, browser=BROWSER).code_verifier == in_time.code_verifier
     now[0] += 2
     with pytest.raises(OAuthStateError, match="expired"):
-        store.consume(late.state)
+        store.consume(late.state, browser=BROWSER)
 
 
 def test_state_store_hands_each_state_out_once_under_concurrency():
     store = OAuthStateStore()
-    states = [store.issue().state for _ in range(200)]
+    states = [store.issue(browser=BROWSER).state for _ in range(200)]
 
     def grab(state):
         try:
-            store.consume(state)
+            store.consume(state, browser=BROWSER)
             return 1
         except OAuthStateError:
             return 0
@@ -129,13 +130,13 @@ def test_state_store_hands_each_state_out_once_under_concurrency():
 
 def test_pkce_verifier_is_checked_by_the_server(fake_spotify, config):
     store, session = OAuthStateStore(), {}
-    one = authorize(fake_spotify, login_url(config, store))
-    other = authorize(fake_spotify, login_url(config, store))
+    one = authorize(fake_spotify, login_url(config, store, browser=BROWSER))
+    other = authorize(fake_spotify, login_url(config, store, browser=BROWSER))
     # The state of one login with the code of another: its verifier does not match that challenge.
     with pytest.raises(LoginRequired, match="code_verifier was incorrect"):
-        complete_login(config, store, other["code"], one["state"], session)
+        complete_login(config, store, other["code"], one["state"], session, browser=BROWSER)
     assert session == {}
-    third = authorize(fake_spotify, login_url(config, store))  # a failed exchange burns its code
+    third = authorize(fake_spotify, login_url(config, store, browser=BROWSER))  # a failed exchange burns its code
     bare = requests.post(fake_spotify.accounts_base + "/api/token", timeout=5,
                          auth=(config.client_id, config.client_secret),
                          data={"grant_type": "authorization_code", "code": third["code"], "redirect_uri": REDIRECT})
@@ -145,9 +146,9 @@ def test_pkce_verifier_is_checked_by_the_server(fake_spotify, config):
 def test_wrong_client_secret_is_refused(fake_spotify, config):
     store, session = OAuthStateStore(), {}
     wrong = SpotifyAppConfig(config.client_id, "not-the-secret", REDIRECT, config.accounts_base, config.api_base)
-    back = authorize(fake_spotify, login_url(wrong, store))
+    back = authorize(fake_spotify, login_url(wrong, store, browser=BROWSER))
     with pytest.raises(LoginRequired, match="invalid_client"):
-        complete_login(wrong, store, back["code"], back["state"], session)
+        complete_login(wrong, store, back["code"], back["state"], session, browser=BROWSER)
     assert session == {}
 
 
@@ -272,3 +273,91 @@ def test_playlist_creation_is_retried_on_429_but_never_repeated_after_a_5xx(fake
     with pytest.raises(SpotifyApiError, match="HTTP 502"):
         save_playlist(sp, "After a server error", fake_spotify.liked_uris("alice")[:3])
     assert [r.status for r in fake_spotify.requests_to("/v1/me/playlists", "POST")] == [429, 201, 502]
+
+
+# ------------------------------------------------------------------ login CSRF and hostile replies
+
+OTHER_BROWSER = browser_binding("2|01020304|" + "77" * 16 + "|1700000000")
+
+
+def test_browser_binding_names_the_browser_not_the_masked_cookie():
+    token = bytes(range(16))
+    masked = [(mask, bytes(b ^ mask[i % 4] for i, b in enumerate(token))) for mask in (b"\1\2\3\4", b"\xff\0\xaa\x55")]
+    cookies = [f"2|{mask.hex()}|{value.hex()}|1700000000" for mask, value in masked]
+    assert cookies[0] != cookies[1] and browser_binding(cookies[0]) == browser_binding(cookies[1])
+    assert browser_binding(f'"{cookies[0]}"') == browser_binding(cookies[0])  # quoted, as some clients send
+    assert BROWSER != OTHER_BROWSER and token.hex() not in browser_binding(cookies[0])
+    for bad in (None, "", "2|zz|zz|1", "2|01020304|abcd|1", "short", "2|0102|" + "00" * 16 + "|1"):
+        assert browser_binding(bad) is None, bad
+    with pytest.raises(OAuthStateError, match="XSRF cookie"):
+        OAuthStateStore().issue(browser=None)
+
+
+def test_a_callback_opened_in_another_browser_is_refused(fake_spotify, config):
+    """Login CSRF: the attacker approves a login for their own account and sends the unopened
+    callback URL to a victim. The victim's browser must not be logged in as the attacker."""
+    store, victim, attacker = OAuthStateStore(), {}, {}
+    back = authorize(fake_spotify, login_url(config, store, browser=BROWSER), user="bob")
+    for other in (OTHER_BROWSER, None):
+        with pytest.raises(OAuthStateError, match="another browser"):
+            complete_login(config, store, back["code"], back["state"], victim, browser=other)
+    assert victim == {} and fake_spotify.requests_to("/api/token") == []
+    # The browser that started it can still finish it.
+    assert complete_login(config, store, back["code"], back["state"], attacker, browser=BROWSER)["id"] == "bob"
+
+
+@pytest.mark.parametrize("reply", ["<html>Service Unavailable</html>", ["not", "a", "token"],
+                                   {"token_type": "Bearer", "expires_in": 3600},
+                                   {"access_token": "x", "expires_in": "soon"}])
+def test_a_broken_token_reply_is_a_spotify_error_and_the_login_can_be_retried(fake_spotify, config, reply):
+    store, session = OAuthStateStore(), {}
+    back = authorize(fake_spotify, login_url(config, store, browser=BROWSER))
+    fake_spotify.fail("/api/token", 200, body=reply)
+    with pytest.raises(SpotifyError, match="log in again") as caught:
+        complete_login(config, store, back["code"], back["state"], session, browser=BROWSER)
+    assert type(caught.value) in (SpotifyError, LoginRequired) and "Traceback" not in str(caught.value)
+    assert session == {}
+    assert log_in(fake_spotify, config, store, session)["id"] == "alice"  # a new login works at once
+
+
+def test_an_unreachable_accounts_service_is_a_spotify_error(fake_spotify, config):
+    import socket
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    store, session = OAuthStateStore(), {}
+    back = authorize(fake_spotify, login_url(config, store, browser=BROWSER))
+    gone = SpotifyAppConfig(config.client_id, config.client_secret, REDIRECT, dead, config.api_base)
+    with pytest.raises(SpotifyError, match="cannot reach Spotify's accounts service"):
+        complete_login(gone, store, back["code"], back["state"], session, browser=BROWSER)
+    assert session == {}
+
+
+def test_a_profile_without_an_id_is_a_spotify_error(fake_spotify, config):
+    store, session = OAuthStateStore(), {}
+    back = authorize(fake_spotify, login_url(config, store, browser=BROWSER))
+    fake_spotify.fail("*", 200, body={"display_name": "Nobody"})  # GET /v1/me/
+    with pytest.raises(SpotifyError, match="no user id"):
+        complete_login(config, store, back["code"], back["state"], session, browser=BROWSER)
+    assert session == {}
+
+
+def test_authorize_errors_are_told_in_our_words():
+    assert "did not allow access" in authorize_error_message("access_denied")
+    hostile = "access_denied <script>alert(1)</script> " + "x" * 10_000
+    message = authorize_error_message(hostile)
+    assert "unknown error" in message and "<script>" not in message and len(message) < 200
+
+
+def test_paging_links_to_another_host_are_not_followed_with_the_token(fake_spotify, config):
+    store, session = OAuthStateStore(), {}
+    log_in(fake_spotify, config, store, session)
+    with FakeSpotify() as elsewhere:
+        fake_spotify.link_base = elsewhere.base_url  # a reply whose `next` names another server
+        with pytest.raises(SpotifyError, match="refused to follow a link to 'http://127.0.0.1:"):
+            fetch_liked_tracks(session_client(config, session))
+        assert elsewhere.requests == []
+        fake_spotify.link_base = fake_spotify.base_url + "/v2"  # same host, outside the API base
+        with pytest.raises(SpotifyError, match="not under the API base"):
+            fetch_liked_tracks(session_client(config, session))
+    assert [r.path for r in fake_spotify.requests if r.path.startswith("/v2")] == []

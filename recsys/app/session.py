@@ -1,8 +1,12 @@
 """Which artifact this browser session is served from, and the cached recommenders.
 
-Every artifact version is loaded (and its checksums verified) once per server process through
-``st.cache_resource``, keyed by its directory and the digest of its manifest, so switching
-versions needs no restart and a re-published directory is never served from a stale cache.
+Every artifact version is loaded (and its checksums verified) once per server process into a
+bounded module-level cache keyed by (models directory, model, version) and checked against the
+digest of its manifest, so switching versions needs no restart and a re-published directory is
+never served from a stale cache. A session keeps only (model, version), never the Recommender:
+memory stays at ``LOADED_ARTIFACTS`` models whatever clients do. (Not ``st.cache_resource``:
+any websocket client can clear that with Streamlit's ``clear_cache`` message, and sessions that
+pinned their own copy would then hold one model each.)
 A version that fails to load is reported with the reason and the session falls back to another
 loadable one; the picker keeps offering every version.
 """
@@ -10,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,20 +61,63 @@ def models_dir() -> Path:
 LOADED_ARTIFACTS = 4
 
 
-@st.cache_resource(show_spinner="Loading the model…", max_entries=LOADED_ARTIFACTS)
-def _load_recommender(path: str, manifest_digest: str):
-    # manifest_digest is only part of the cache key: a version directory replaced in place
-    # (same path, new content) gets a new entry instead of the old vectors.
-    return Recommender.load(path, models_dir())
+class _LoadedArtifacts:
+    """The most recently used ``capacity`` recommenders, shared by all sessions of the process.
+    Loads are serialised (two sessions asking for the same new version load it once); hits
+    never wait for a load."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple, tuple[str, Recommender]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading = threading.Lock()
+
+    def _hit(self, key: tuple, digest: str) -> Recommender | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != digest:
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def get(self, key: tuple, digest: str, load) -> Recommender:
+        """The recommender under ``key`` loaded from a manifest with ``digest``; ``load()`` when
+        it is missing or was loaded from another manifest (a re-published directory)."""
+        recommender = self._hit(key, digest)
+        if recommender is not None:
+            return recommender
+        with self._loading:
+            recommender = self._hit(key, digest)
+            if recommender is None:
+                recommender = load()
+                with self._lock:
+                    self._entries[key] = (digest, recommender)
+                    self._entries.move_to_end(key)
+                    while len(self._entries) > self.capacity:
+                        self._entries.popitem(last=False)
+        return recommender
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+
+_LOADED = _LoadedArtifacts(LOADED_ARTIFACTS)
 
 
 def load_recommender(path: str | os.PathLike) -> Recommender:
     """The (cached) ``Recommender`` of the artifact directory ``path``; raises ``RecsysError``."""
+    path = Path(path)
     try:
-        digest = hashlib.sha256((Path(path) / artifacts.MANIFEST).read_bytes()).hexdigest()
+        digest = hashlib.sha256((path / artifacts.MANIFEST).read_bytes()).hexdigest()
     except OSError as exc:
-        raise artifacts.ArtifactError(f"{Path(path) / artifacts.MANIFEST}: unreadable ({exc})") from exc
-    return _load_recommender(str(path), digest)
+        raise artifacts.ArtifactError(f"{path / artifacts.MANIFEST}: unreadable ({exc})") from exc
+    key = (str(path.resolve().parent.parent), path.parent.name, path.name)  # (models dir, model, version)
+
+    def load() -> Recommender:
+        with st.spinner("Loading the model…"):
+            return Recommender.load(path, models_dir())
+    return _LOADED.get(key, digest, load)
 
 
 @st.cache_data(max_entries=64)
@@ -145,14 +194,18 @@ def pick_and_load() -> Served | None:
         if row is not picked:
             st.warning(f"Serving **{escape_markdown(served.label)}** instead. Pick another version "
                        "in the sidebar, or rebuild the models with `make models`.")
-        st.session_state[_SERVED] = served
+        st.session_state[_SERVED] = (served.model, served.version)
         return served
     return None
 
 
 def served() -> Served | None:
     """The artifact the entrypoint loaded for this run (None if no model could be loaded)."""
-    return st.session_state.get(_SERVED)
+    key = st.session_state.get(_SERVED)
+    if key is None:
+        return None
+    model, version = key
+    return Served(model, version, load_recommender(models_dir() / model / version))
 
 
 def require_served() -> Served:

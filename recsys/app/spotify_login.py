@@ -2,9 +2,11 @@
 the server-wide store of pending logins, the OAuth callback handled by the entrypoint before any
 page runs, and the per-session client.
 
-Tokens live only in ``st.session_state`` (``recsys.spotify.oauth`` keeps them there); the
-``OAuthStateStore`` in ``st.cache_resource`` holds single-use ``state`` values and PKCE verifiers,
-never a token.
+Tokens live only in ``st.session_state`` (``recsys.spotify.oauth`` keeps them there). The
+``OAuthStateStore`` holds single-use ``state`` values and PKCE verifiers, each bound to the
+browser that asked for it (a hash of Streamlit's XSRF cookie), never a token. It is a module
+global, not ``st.cache_resource``: any websocket client can send Streamlit's ``clear_cache``
+message, which would otherwise void every pending login.
 
 ``recsys.spotify.oauth`` (spotipy, requests: ~0.3 s to import) is imported only when a login is
 under way or the My Spotify page runs, not on every page's cold start.
@@ -12,6 +14,7 @@ under way or the My Spotify page runs, not on every page's cold start.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -37,7 +40,11 @@ def settings() -> dict:
     """The Spotify settings: ``st.secrets`` (top-level keys), overridden by environment variables."""
     try:
         merged = {key: st.secrets[key] for key in SETTINGS if key in st.secrets}
-    except FileNotFoundError:  # no secrets.toml anywhere (StreamlitSecretNotFoundError)
+    except FileNotFoundError as exc:  # StreamlitSecretNotFoundError: no file, or one that does not parse
+        if exc.__cause__ is not None:
+            from recsys.spotify import oauth
+            raise oauth.SpotifyConfigError(f"the secrets file is malformed, so the Spotify settings in "
+                                           f"it cannot be read: {exc}") from exc
         merged = {}
     merged.update({key: os.environ[key] for key in SETTINGS if os.environ.get(key)})
     return merged
@@ -51,27 +58,41 @@ def configured() -> bool:
 
 def config() -> SpotifyAppConfig | None:
     """The app's Spotify configuration; None when login is not configured at all.
-    Raises ``SpotifyConfigError`` when it is configured wrongly."""
+    Raises ``SpotifyConfigError`` when it is configured wrongly (or secrets.toml is malformed)."""
     from recsys.spotify import oauth
     return oauth.SpotifyAppConfig.from_mapping(settings())
 
 
-@st.cache_resource
+_store: OAuthStateStore | None = None
+_store_lock = threading.Lock()
+
+
 def state_store() -> OAuthStateStore:
     """Pending logins of every session of this server process (no tokens)."""
+    global _store
+    with _store_lock:
+        if _store is None:
+            from recsys.spotify import oauth
+            _store = oauth.OAuthStateStore(ttl_seconds=LOGIN_TTL_SECONDS)
+        return _store
+
+
+def browser() -> str | None:
+    """This browser's binding for logins (``oauth.browser_binding`` of its XSRF cookie)."""
     from recsys.spotify import oauth
-    return oauth.OAuthStateStore(ttl_seconds=LOGIN_TTL_SECONDS)
+    return oauth.browser_binding(st.context.cookies.get(oauth.XSRF_COOKIE))
 
 
 def login_link(app_config: SpotifyAppConfig, scope: str | None = None) -> str:
     """The authorize URL for this session (scope: ``user-library-read`` unless given), issued
-    once and re-issued before its state expires (so reruns do not fill the store)."""
+    once and re-issued before its state expires (so reruns do not fill the store). Only this
+    browser can finish it; ``OAuthStateError`` when the browser sent no XSRF cookie."""
     from recsys.spotify import oauth
     scope = scope or oauth.LIBRARY_SCOPE
     link = st.session_state.get(_LOGIN_LINK)
     if (link is None or link["scope"] != scope
             or time.monotonic() - link["issued"] > LOGIN_TTL_SECONDS / 2):
-        link = {"url": oauth.login_url(app_config, state_store(), scope), "scope": scope,
+        link = {"url": oauth.login_url(app_config, state_store(), scope, browser=browser()), "scope": scope,
                 "issued": time.monotonic()}
         st.session_state[_LOGIN_LINK] = link
     return link["url"]
@@ -92,9 +113,9 @@ def handle_callback() -> None:
         if app_config is None:
             raise oauth.SpotifyConfigError("Spotify login is not configured on this server")
         if error:
-            raise oauth.LoginRequired(f"Spotify did not grant access ({error})")
+            raise oauth.LoginRequired(oauth.authorize_error_message(error))
         profile = oauth.complete_login(app_config, state_store(), code or "", state or "",
-                                       st.session_state)
+                                       st.session_state, browser=browser())
     except RecsysError as exc:
         st.session_state[_NOTICE] = ("error", f"Login failed: {exc}")
     else:
@@ -102,6 +123,17 @@ def handle_callback() -> None:
             st.session_state.pop(key, None)
         st.session_state[_NOTICE] = ("success", f"Logged in to Spotify as {profile['display_name']}.")
     st.switch_page(MY_SPOTIFY_PAGE)
+
+
+def privacy_note() -> str:
+    """The My Spotify page's privacy promise, with the time the server keeps a closed tab's
+    session (``server.disconnectedSessionTTL``, set low in .streamlit/config.toml)."""
+    ttl = int(st.get_option("server.disconnectedSessionTTL"))
+    return ("Privacy: your Spotify login and liked tracks are kept only in this browser session's "
+            "memory on the server — never written to disk, never shared with other users, never "
+            "used for training. **Disconnect** forgets them at once; after you close the tab the "
+            f"server forgets them within {ttl} seconds. The app asks to read your liked tracks; saving a "
+            "playlist asks separately for permission to create private playlists.")
 
 
 def pop_notice() -> tuple[str, str] | None:

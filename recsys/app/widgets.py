@@ -3,16 +3,17 @@ widget options) or escaped (``escape_markdown``) where the element renders markd
 here uses ``unsafe_allow_html``."""
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
 
+from recsys import artifacts
 from recsys.app import charts, seeds, tables
 from recsys.app.session import Served
 from recsys.app.tables import code_span, escape_markdown
 from recsys.errors import RecsysError
+from recsys.serving.recommender import MAX_QUERY_CHARS
 
 SEARCH_LIMIT = 10
 
@@ -65,7 +66,7 @@ def track_search(recommender, *, key: str, action: str, on_pick: Callable[[dict]
     """A search box over the catalog; each hit gets a button labelled ``action`` that calls
     ``on_pick(track)`` (track = dict with track_id, name, artist) before the next run; hits
     already in ``picked`` get a disabled ``picked_label`` button instead."""
-    query = st.text_input("Search tracks by name or artist", key=f"{key}_query", max_chars=200,
+    query = st.text_input("Search tracks by name or artist", key=f"{key}_query", max_chars=MAX_QUERY_CHARS,
                           placeholder="e.g. shape of you, or an artist's name")
     if not query.strip():
         return
@@ -194,15 +195,15 @@ def liked_match(match) -> None:
 
 def comparison_report(models_dir) -> None:
     """The model comparison report (``report.json`` in the models directory), or how to make one."""
-    path = models_dir / "report.json"
+    path = models_dir / artifacts.REPORT
     try:
-        report = json.loads(path.read_text())
-    except FileNotFoundError:
+        report = artifacts.read_report(models_dir)
+    except artifacts.ArtifactError as exc:
+        error("The comparison report cannot be shown", exc)
+        return
+    if report is None:
         st.info("No comparison report yet: `python -m recsys evaluate` writes one "
                 f"(the app reads {code_span(path)}).")
-        return
-    except (OSError, ValueError) as exc:
-        st.error(f"{code_span(path)} is unreadable: {escape_markdown(exc)}")
         return
     meta = report.get("meta", {})
     st.text(f"Best by NDCG@{report.get('k')}: {report.get('best')}  ·  dataset {meta.get('dataset', '?')}"

@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import gzip
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +109,10 @@ def check_quotes(path: str | os.PathLike, gzipped: bool = False) -> None:
     """Raise a CsvIngestError naming the line where a record whose quoted field is not closed
     properly starts; a file whose quoting is well-formed passes."""
     record_start = 1
+    # The csv module refuses fields over 131,072 characters by default (pandas has no such
+    # limit); lifted here, so that such a field is read, not mistaken for an unclosed quote.
+    limit = csv.field_size_limit()
+    csv.field_size_limit(sys.maxsize)
     try:
         with (gzip.open if gzipped else open)(path, "rt", encoding="utf-8", newline="") as text:
             reader = csv.reader(text, strict=True)
@@ -119,6 +124,8 @@ def check_quotes(path: str | os.PathLike, gzipped: bool = False) -> None:
             f"closed properly ({exc}); read leniently it would swallow the lines after it") from exc
     except _UNREADABLE as exc:
         raise CsvIngestError(f"{path}: not a readable CSV file ({exc})") from exc
+    finally:
+        csv.field_size_limit(limit)
 
 
 def detect_schema(columns, path: str | os.PathLike) -> CsvSchema:

@@ -26,7 +26,9 @@ import sys
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
 import numpy as np
@@ -41,21 +43,33 @@ class MpdIngestError(RecsysError):
     """No readable MPD file was found; the message names the path."""
 
 
+# Bounds on what one record may hold, checked by the decoder: an integer the columns cannot
+# store (pid is int64, the rest int32), or a string long enough to blow up the main process's
+# memory (each one is copied there several times), makes its playlist malformed.
+MAX_URI = 200  # Spotify URIs are ~40 characters
+MAX_TEXT = 2_000  # names and titles
+MAX_FILE_BYTES = 512 * 2**20  # a slice is ~33 MB, the challenge set ~60 MB
+Id = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
+Uri = Annotated[str, msgspec.Meta(max_length=MAX_URI)]
+Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
+
+
 class MpdTrack(msgspec.Struct, gc=False):
-    pos: int
-    track_uri: str
-    track_name: str
-    artist_uri: str
-    artist_name: str
-    album_uri: str
-    album_name: str
-    duration_ms: int
+    pos: Count
+    track_uri: Uri
+    track_name: Text
+    artist_uri: Uri
+    artist_name: Text
+    album_uri: Uri
+    album_name: Text
+    duration_ms: Count
 
 
 class MpdPlaylist(msgspec.Struct, gc=False):
-    pid: int
-    name: str
-    num_tracks: int
+    pid: Id
+    name: Text
+    num_tracks: Count
     tracks: list[MpdTrack]
 
 
@@ -67,11 +81,11 @@ class MpdSlice(msgspec.Struct, gc=False):
 
 
 class ChallengePlaylist(msgspec.Struct, gc=False):
-    pid: int
-    num_samples: int
-    num_holdouts: int
+    pid: Id
+    num_samples: Count
+    num_holdouts: Count
     tracks: list[MpdTrack]  # the seeds; the holdouts are what a model must predict
-    name: str = ""  # some challenge categories give no title
+    name: Text = ""  # some challenge categories give no title
 
 
 class ChallengeSet(msgspec.Struct, gc=False):
@@ -89,6 +103,10 @@ class _UncheckedSlice(msgspec.Struct, gc=False):
 
 class _UncheckedChallengeSet(msgspec.Struct, gc=False):
     playlists: list[msgspec.Raw]
+
+
+class _PidOnly(msgspec.Struct, gc=False):
+    pid: object = None
 
 
 SLICE_PATTERN = re.compile(r"^mpd\.slice\.(\d+)-(\d+)\.json$")
@@ -186,6 +204,7 @@ _UNCHECKED_DECODERS = {"slice": msgspec.json.Decoder(_UncheckedSlice),
                        "challenge": msgspec.json.Decoder(_UncheckedChallengeSet)}
 _PLAYLIST_DECODERS = {"slice": msgspec.json.Decoder(MpdPlaylist),
                       "challenge": msgspec.json.Decoder(ChallengePlaylist)}
+_PID_DECODER = msgspec.json.Decoder(_PidOnly)
 
 
 def _decode_playlist_by_playlist(data, kind: str, path: Path) -> tuple[list, list[BadPlaylist]]:
@@ -198,10 +217,18 @@ def _decode_playlist_by_playlist(data, kind: str, path: Path) -> tuple[list, lis
         try:
             good.append(decode_playlist(raw))
         except msgspec.ValidationError as exc:
-            record = msgspec.json.decode(raw)
-            pid = record.get("pid") if isinstance(record, dict) else None
-            bad.append(BadPlaylist(path, index, pid if type(pid) is int else None, str(exc)))
+            bad.append(BadPlaylist(path, index, _pid_of(raw), str(exc)))
     return good, bad
+
+
+def _pid_of(raw: msgspec.Raw) -> int | None:
+    """The pid of a malformed record, to name it; None when it has no int64 one (the rest of the
+    record is skipped undecoded: it may hold numbers no Python type takes, like 1e400)."""
+    try:
+        pid = _PID_DECODER.decode(raw).pid
+    except msgspec.ValidationError:  # not an object
+        return None
+    return pid if type(pid) is int and 0 <= pid < 2**63 else None
 
 
 def parse_file(path: Path, sent: dict[str, int]) -> ParsedFile | BadFile:
@@ -209,21 +236,40 @@ def parse_file(path: Path, sent: dict[str, int]) -> ParsedFile | BadFile:
     malformed playlists of an otherwise readable file are left out and listed in ``bad_playlists``.
 
     ``sent`` maps the URIs this worker already sent to their worker track numbers; it is
-    extended with this file's new tracks (and left untouched when the file is bad).
+    extended with this file's new tracks (and left untouched when the file is bad). Whatever
+    goes wrong inside one file (hostile nesting, a value no column can hold) costs that file only.
     """
-    kind = "challenge" if path.name.startswith("challenge_set") else "slice"
+    n_sent = len(sent)
     try:
-        if path.stat().st_size == 0:
-            return BadFile(path, "empty file")
-        # Decoding straight from the page cache saves copying ~33 MB per slice.
-        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            n_bytes = len(data)
-            try:
-                playlists, bad_playlists = _DECODERS[kind].decode(data).playlists, []
-            except msgspec.ValidationError:
-                playlists, bad_playlists = _decode_playlist_by_playlist(data, kind, path)
-    except (OSError, msgspec.DecodeError) as exc:  # ValidationError (wrong shape) is a DecodeError
-        return BadFile(path, str(exc))
+        return _parse_file(path, sent)
+    except Exception as exc:
+        for key in list(islice(reversed(sent), len(sent) - n_sent)):  # new keys come last
+            del sent[key]
+        return BadFile(path, _reason(exc))
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return "JSON nested too deeply"
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 300 else text[:300] + "…"
+
+
+def _parse_file(path: Path, sent: dict[str, int]) -> ParsedFile | BadFile:
+    kind = "challenge" if path.name.startswith("challenge_set") else "slice"
+    size = path.stat().st_size
+    if size == 0:
+        return BadFile(path, "empty file")
+    if size > MAX_FILE_BYTES:
+        return BadFile(path, f"{size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit for one MPD file")
+    # Decoding straight from the page cache saves copying ~33 MB per slice.
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        n_bytes = len(data)
+        try:
+            playlists, bad_playlists = _DECODERS[kind].decode(data).playlists, []
+        except msgspec.ValidationError:
+            # A copy: the undecoded records would otherwise pin the map open past its close.
+            playlists, bad_playlists = _decode_playlist_by_playlist(data[:], kind, path)
     occurrences = [track for playlist in playlists for track in playlist.tracks]
     playlist_local = np.repeat(np.arange(len(playlists)), [len(p.tracks) for p in playlists])
     first_new = len(sent)

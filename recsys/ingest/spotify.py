@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import secrets
 import sys
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -59,13 +60,14 @@ def user_client(env: Mapping[str, str], ask: Callable[[str], str] = input) -> Sp
     if config is None:
         raise CrawlError("--liked needs SPOTIFY_REDIRECT_URI (or SPOTIFY_REFRESH_TOKEN) besides "
                          "SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET")
-    store = OAuthStateStore()
+    # The "browser" a console login is bound to is this process: the state it prints comes back here.
+    store, here = OAuthStateStore(), secrets.token_hex(16)
     print("Open this address, log in to Spotify, then paste the address it sends you back to:\n"
-          + login_url(config, store, scope=CRAWL_SCOPE), file=sys.stderr)
+          + login_url(config, store, scope=CRAWL_SCOPE, browser=here), file=sys.stderr)
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(ask("redirected address: ").strip()).query))
     if "error" in query or "code" not in query:
         raise CrawlError(f"Spotify did not grant access ({query.get('error', 'no code in the address')})")
-    complete_login(config, store, query["code"], query.get("state", ""), session)
+    complete_login(config, store, query["code"], query.get("state", ""), session, browser=here)
     return session_client(config, session)
 
 

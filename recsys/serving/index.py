@@ -4,7 +4,8 @@ Exact search (``IndexFlatIP``) up to ``FLAT_MAX_ROWS`` tracks; above, an inverte
 (``IndexIVFFlat``: k-means cells, the ``nprobe`` nearest cells scanned exactly). Both figures
 were measured by ``benchmarks/serving.py`` (README, "Serving"). A built IVF index is cached in
 ``<artifact>/.index-cache/`` under the embeddings' sha256, so a changed artifact never reuses a
-stale index; the flat index is a plain copy and is not cached.
+stale index, with a digest sidecar; a cache that fails its digest or does not fit the artifact
+(kind, metric, rows, dimension, cells) is rebuilt. The flat index is a plain copy, not cached.
 
 Searching is read-only and safe from many threads at once. Each search runs on
 ``SEARCH_THREADS`` OpenMP threads; ``omp_set_num_threads`` only affects the calling thread.
@@ -19,7 +20,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from recsys.artifacts import atomic_write
+from recsys.artifacts import cache_file_intact, write_cache_file
 
 # Exact search streams every vector per query; at 64 dims this stays under ~1 ms up to here.
 FLAT_MAX_ROWS = 50_000
@@ -75,17 +76,14 @@ class VectorIndex:
             return cls(index)
         cells = ivf_cells(n_rows)
         cached = Path(cache_dir) / f"ivf{cells}-{checksum}.faiss" if cache_dir and checksum else None
-        if cached is not None and cached.is_file():
-            try:
-                index = faiss.read_index(str(cached))
-            except RuntimeError:  # damaged cache file: rebuild and overwrite it
-                index = None
-            if index is not None and index.ntotal == n_rows and index.d == embeddings.shape[1]:
+        if cached is not None:
+            index = _read_cached(cached, n_rows, embeddings.shape[1], cells)
+            if index is not None:
                 return cls(index, nprobe)
         index = _train_ivf(embeddings, cells, seed)
         if cached is not None:
             try:
-                _save_atomically(index, cached)
+                write_cache_file(cached, lambda f: f.write(faiss.serialize_index(index)), replaces="ivf*.faiss")
             except OSError as exc:  # a read-only deployment still serves, it just rebuilds next time
                 warnings.warn(f"{cached}: index not cached ({exc})", stacklevel=2)
         return cls(index, nprobe)
@@ -123,8 +121,16 @@ def _train_ivf(embeddings: np.ndarray, cells: int, seed: int) -> faiss.Index:
     return index
 
 
-def _save_atomically(index: faiss.Index, path: Path) -> None:
-    atomic_write(path, lambda f: f.write(faiss.serialize_index(index)))
-    for stale in path.parent.glob("ivf*.faiss"):
-        if stale != path:
-            stale.unlink(missing_ok=True)
+def _read_cached(path: Path, n_rows: int, dim: int, cells: int) -> faiss.Index | None:
+    """The cached IVF index when its file is intact (sidecar digest) and it is the index this
+    artifact needs (kind, metric, shape, cells); None on any doubt, and the caller rebuilds."""
+    if not cache_file_intact(path):
+        return None
+    try:
+        index = faiss.read_index(str(path))  # already of its concrete class
+    except RuntimeError:
+        return None
+    if (isinstance(index, faiss.IndexIVFFlat) and index.is_trained and index.ntotal == n_rows
+            and index.d == dim and index.nlist == cells and index.metric_type == faiss.METRIC_INNER_PRODUCT):
+        return index
+    return None

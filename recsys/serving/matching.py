@@ -13,15 +13,19 @@ import pandas as pd
 
 from recsys.text import track_key
 
-_SPOTIFY_TRACK = re.compile(r"(?:spotify:track:|open\.spotify\.com/(?:intl-[a-z-]+/)?track/)?([0-9A-Za-z]{22})(?:[?#].*)?$")
+# Matched whole (never searched for inside longer text, which costs quadratic time on hostile
+# input) and only up to MAX_ID_TEXT characters: a track link with its ?si= tracking suffix is ~80.
+_SPOTIFY_TRACK = re.compile(r"(?:spotify:track:|(?:https?://)?open\.spotify\.com/(?:intl-[a-z-]{2,10}/)?track/)?"
+                            r"([0-9A-Za-z]{22})(?:[?#][^\s]{0,200})?")
+MAX_ID_TEXT = 300
 ID_FIELDS = ("uri", "track_id", "spotify_id", "id", "url")
 
 
 def spotify_uri(value: object) -> str | None:
     """``spotify:track:<id>`` for a URI, an open.spotify.com link or a bare 22-character id."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > MAX_ID_TEXT:
         return None
-    found = _SPOTIFY_TRACK.search(value.strip())
+    found = _SPOTIFY_TRACK.fullmatch(value.strip())
     return f"spotify:track:{found.group(1)}" if found else None
 
 

@@ -22,6 +22,9 @@ from recsys.serving.matching import CatalogMatcher, ExternalMatch
 from recsys.serving.search import TrackSearch
 
 MAX_K = 1000
+# A search query longer than this is refused: a name and an artist fit, and the trigram and
+# fuzzy passes cost time in proportion (a 1 MB query took 7-11 s).
+MAX_QUERY_CHARS = 200
 # MMR re-ranks this many of the nearest tracks per requested one (never fewer than MMR_MIN_POOL).
 MMR_POOL_FACTOR = 5
 MMR_MIN_POOL = 100
@@ -180,6 +183,14 @@ class Recommender:
         name, artist, album, n_playlists, score (0..100)."""
         if not isinstance(query, str):
             raise RecommendError(f"search query must be a string, got {type(query).__name__}: {query!r}")
+        if len(query) > MAX_QUERY_CHARS:
+            raise RecommendError(f"search query is {len(query):,} characters long; at most "
+                                 f"{MAX_QUERY_CHARS} are searched (a track name and an artist)")
+        surrogate = next((c for c in query if "\ud800" <= c <= "\udfff"), None)
+        if surrogate is not None:
+            raise RecommendError(f"search query holds a lone surrogate (U+{ord(surrogate):04X} at "
+                                 f"position {query.index(surrogate)}), which is not text; "
+                                 "send it as valid UTF-8")
         limit = _check_count(limit, "limit")
         rows, scores = self._track_search().search(query, limit)
         table = _track_table(self._text, rows, scores)

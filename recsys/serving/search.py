@@ -8,7 +8,8 @@ order) and returned best first, ties broken by popularity. The query is never in
 pattern, so regex or SQL metacharacters are just characters.
 
 Built from 2.26M tracks in well under a minute and cached (numpy ``.npz``, no pickle) beside the
-artifact under the catalog's checksum.
+artifact under the catalog's checksum, with a digest sidecar; a cache that fails its digest or
+its invariants is rebuilt.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from recsys.artifacts import atomic_write
+from recsys.artifacts import cache_file_intact, write_cache_file
 from recsys.text import normalize_text
 
 # Rows re-scored by rapidfuzz per query (WRatio costs ~5 µs a row).
@@ -59,18 +60,14 @@ class TrackSearch:
         """Index the catalog (``popularity`` is the tie-break, e.g. n_playlists); load it from
         ``cache_dir/search-<checksum>.npz`` when present, else build and save it there."""
         cached = Path(cache_dir) / f"search-{checksum}.npz" if cache_dir and checksum else None
-        if cached is not None and cached.is_file():
-            try:
-                with np.load(cached, allow_pickle=False) as saved:
-                    arrays = {name: saved[name] for name in cls.ARRAYS}
-                if len(arrays["text_offsets"]) - 1 == len(popularity):
-                    return cls(arrays)
-            except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-                pass  # damaged or from an older layout: rebuild and overwrite it
+        if cached is not None:
+            arrays = _read_cached(cached, len(popularity))
+            if arrays is not None:
+                return cls(arrays)
         arrays = _build_arrays(_normalized_texts(names, artists), np.asarray(popularity))
         if cached is not None:
             try:
-                _save_atomically(cached, arrays)
+                write_cache_file(cached, lambda f: np.savez(f, **arrays), replaces="search-*.npz")
             except OSError as exc:  # read-only deployment: serve anyway, rebuild next time
                 warnings.warn(f"{cached}: search index not cached ({exc})", stacklevel=2)
         return cls(arrays)
@@ -194,8 +191,34 @@ def _build_arrays(texts: list[str], popularity: np.ndarray) -> dict[str, np.ndar
     }
 
 
-def _save_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    atomic_write(path, lambda f: np.savez(f, **arrays))
-    for stale in path.parent.glob("search-*.npz"):
-        if stale != path:
-            stale.unlink(missing_ok=True)
+def _read_cached(path: Path, n_rows: int) -> dict[str, np.ndarray] | None:
+    """The cached arrays when the file is intact (sidecar digest) and they hold together (see
+    ``_consistent``); None on any doubt (damaged, from an older layout, hand-made), and the
+    caller rebuilds."""
+    if not cache_file_intact(path):
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            arrays = {name: saved[name] for name in TrackSearch.ARRAYS}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+    return arrays if _consistent(arrays, n_rows) else None
+
+
+def _consistent(a: dict[str, np.ndarray], n_rows: int) -> bool:
+    """The invariants ``search`` relies on: types, lengths, sorted offsets and keys, postings
+    that name real rows, and one popularity rank per row."""
+    kinds = {"text_blob": "u", "text_offsets": "i", "alphabet": "i", "trigrams": "i",
+             "posting_offsets": "i", "postings": "i", "popularity_rank": "i"}
+    if any(a[name].ndim != 1 or a[name].dtype.kind != kind for name, kind in kinds.items()):
+        return False
+    text, postings, offsets = a["text_offsets"], a["postings"], a["posting_offsets"]
+    return bool(
+        len(text) == n_rows + 1 and text[0] == 0 and text[-1] == len(a["text_blob"])
+        and (np.diff(text) >= 0).all()
+        and len(offsets) == len(a["trigrams"]) + 1 and offsets[0] == 0 and offsets[-1] == len(postings)
+        and (np.diff(offsets) >= 0).all() and (np.diff(a["trigrams"]) > 0).all()
+        and (np.diff(a["alphabet"]) > 0).all()
+        and (len(postings) == 0 or (postings.min() >= 0 and postings.max() < n_rows))
+        and len(a["popularity_rank"]) == n_rows
+        and (np.sort(a["popularity_rank"]) == np.arange(n_rows)).all())

@@ -112,6 +112,8 @@ class Spotify(spotipy.Spotify):
     which renews a rejected access token once and repeats the call."""
 
     def _internal_call(self, method, url, payload, params):
+        if url.startswith(("http://", "https://")):
+            _check_on_api(url, self.prefix)
         try:
             return self._call(method, url, payload, params)
         except SpotifyApiError as exc:
@@ -131,6 +133,21 @@ class Spotify(spotipy.Spotify):
             raise _login_error(self.auth_manager, exc) from exc
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise SpotifyError(f"cannot reach Spotify at {self.prefix}: {exc}") from exc
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+def _check_on_api(url: str, api_base: str) -> None:
+    """Refuse an absolute URL (a paging ``next``/``previous`` link from a reply) that is not under
+    the API base: spotipy would send the user's access token to whatever host it names."""
+    path, base_path = urllib.parse.urlsplit(url).path, urllib.parse.urlsplit(api_base).path
+    if _origin(url) != _origin(api_base) or not path.startswith(base_path):
+        shown = url if len(url) <= 200 else url[:200] + "…"
+        raise SpotifyError(f"refused to follow a link to {shown!r} from a Spotify reply: it is not under "
+                           f"the API base {api_base}, and the access token is sent only there")
 
 
 def _login_error(manager, exc: spotipy.SpotifyOauthError) -> SpotifyError:

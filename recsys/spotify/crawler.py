@@ -33,8 +33,10 @@ from recsys.spotify.oauth import fetch_liked_tracks
 
 PAGE_SIZE = 50
 FEATURES_BATCH = 100
-_BASE62 = re.compile(r"^[0-9A-Za-z]+$")
-_PLAYLIST_URL = re.compile(r"open\.spotify\.com/(?:intl-\w+/)?playlist/([0-9A-Za-z]+)")
+_BASE62 = re.compile(r"[0-9A-Za-z]{1,64}")
+# Matched whole, never searched for inside longer text (see recsys.serving.matching).
+_PLAYLIST_URL = re.compile(r"(?:https?://)?open\.spotify\.com/(?:intl-[a-z-]{2,10}/)?playlist/([0-9A-Za-z]{1,64})"
+                           r"(?:[?#][^\s]{0,200})?")
 
 
 class CrawlError(SpotifyError):
@@ -46,9 +48,9 @@ def playlist_id(value: str) -> str:
     text = str(value).strip()
     if text.startswith("spotify:playlist:"):
         text = text.removeprefix("spotify:playlist:")
-    elif match := _PLAYLIST_URL.search(text):
+    elif len(text) <= 400 and (match := _PLAYLIST_URL.fullmatch(text)):
         text = match.group(1)
-    if not _BASE62.match(text):
+    if not _BASE62.fullmatch(text):
         raise CrawlError(f"{value!r} is not a Spotify playlist id, spotify:playlist: URI or playlist URL")
     return text
 

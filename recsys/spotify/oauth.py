@@ -6,22 +6,28 @@ Who holds what:
 - ``OAuthStateStore`` (one per server process, shared by all sessions): the pending logins, i.e.
   single-use ``state`` values with their PKCE verifier, expiring after ``ttl_seconds``. The
   redirect back from Spotify lands in a *new* browser session, so the state cannot live in the
-  session that started the login. The store holds no tokens.
+  session that started the login. Each state is bound to the *browser* that asked for it
+  (``browser_binding``): a callback URL opened in another browser is refused, so nobody can log
+  a victim in to the sender's account by sending them an unopened callback link (login CSRF).
+  The store holds no tokens.
 - The user's session mapping (``st.session_state``): the token, under ``TOKEN_KEY``, through
   ``SessionCacheHandler``. Never a file, never anything shared between sessions.
 
 Typical use::
 
     config = SpotifyAppConfig.from_mapping(st.secrets)          # None: login not configured
-    url = login_url(config, store)                               # link the user opens top-level
-    profile = complete_login(config, store, code, state, st.session_state)   # on ?code=&state=
+    browser = browser_binding(st.context.cookies.get(XSRF_COOKIE))   # None: cannot bind, no login
+    url = login_url(config, store, browser=browser)              # link the user opens top-level
+    profile = complete_login(config, store, code, state, st.session_state, browser=browser)
     sp = session_client(config, st.session_state)                # None: not (or no longer) logged in
     liked = fetch_liked_tracks(sp, progress=lambda done, total: ...)
 """
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import hmac
 import secrets
 import threading
 import time
@@ -47,6 +53,8 @@ PLAYLIST_SCOPE = "playlist-modify-private"
 SAVE_PLAYLIST_SCOPE = f"{LIBRARY_SCOPE} {PLAYLIST_SCOPE}"
 TOKEN_KEY = "spotify_token"
 PROFILE_KEY = "spotify_profile"
+# Streamlit's XSRF cookie: one random token per browser (every tab sends it), re-masked on each reply.
+XSRF_COOKIE = "_streamlit_xsrf"
 _ADD_ITEMS_BATCH = 100  # Spotify's limit per "add items to playlist" request
 
 
@@ -55,7 +63,29 @@ class SpotifyConfigError(SpotifyError):
 
 
 class OAuthStateError(LoginRequired):
-    """The ``state`` coming back from Spotify is unknown, expired or already used."""
+    """The ``state`` coming back from Spotify is unknown, expired, already used, or was issued
+    to another browser."""
+
+
+def browser_binding(xsrf_cookie: str | None) -> str | None:
+    """A value that names one browser: the same in all its tabs, different in another browser.
+
+    Derived from the token inside Streamlit's XSRF cookie (``2|mask|masked token|time``; the
+    mask changes on every reply, the token does not). Only a hash is kept, so the store never
+    holds the token itself. None when the cookie is absent or malformed (XSRF protection off)."""
+    value = (xsrf_cookie or "").strip("\"'")
+    parts = value.split("|")
+    try:
+        if len(parts) == 4 and parts[0] == "2":
+            mask, masked = binascii.a2b_hex(parts[1]), binascii.a2b_hex(parts[2])
+            token = bytes(b ^ mask[i % 4] for i, b in enumerate(masked)) if len(mask) == 4 else b""
+        else:
+            token = binascii.a2b_hex(value) if len(value) >= 32 else b""  # version 1: plain hex
+    except (binascii.Error, ValueError):
+        return None
+    if len(token) < 16:
+        return None
+    return hashlib.sha256(b"recsys spotify login binding\0" + token).hexdigest()
 
 
 def validate_redirect_uri(uri: str) -> str:
@@ -121,6 +151,7 @@ class PendingLogin:
     code_verifier: str
     scope: str
     issued_at: float
+    browser: str  # browser_binding() of the browser that asked for the login
 
 
 class OAuthStateStore:
@@ -137,9 +168,15 @@ class OAuthStateStore:
         self._used: OrderedDict[str, float] = OrderedDict()  # consumed states, to say "reused"
         self._lock = threading.Lock()
 
-    def issue(self, scope: str = LIBRARY_SCOPE) -> PendingLogin:
-        """A new pending login with a fresh random state and PKCE verifier."""
-        pending = PendingLogin(secrets.token_urlsafe(32), secrets.token_urlsafe(64), scope, self._clock())
+    def issue(self, scope: str = LIBRARY_SCOPE, *, browser: str) -> PendingLogin:
+        """A new pending login with a fresh random state and PKCE verifier, which only
+        ``browser`` (a ``browser_binding``) can finish."""
+        if not browser:
+            raise OAuthStateError("this browser sent no Streamlit XSRF cookie, so a login cannot be "
+                                  "bound to it; allow cookies for this site (and keep the server's "
+                                  "server.enableXsrfProtection on)")
+        pending = PendingLogin(secrets.token_urlsafe(32), secrets.token_urlsafe(64), scope, self._clock(),
+                               browser)
         with self._lock:
             self._forget_old()
             self._pending[pending.state] = pending
@@ -147,15 +184,21 @@ class OAuthStateStore:
                 self._pending.popitem(last=False)
         return pending
 
-    def consume(self, state: str) -> PendingLogin:
-        """Take the pending login for ``state``; ``OAuthStateError`` if unknown, expired or reused."""
+    def consume(self, state: str, *, browser: str | None) -> PendingLogin:
+        """Take the pending login for ``state`` when ``browser`` is the one it was issued to;
+        ``OAuthStateError`` if unknown, expired, reused or another browser's. Another browser's
+        attempt leaves the login pending for the browser that started it."""
         with self._lock:
-            pending = self._pending.pop(state or "", None)
+            pending = self._pending.get(state or "")
             if pending is None:
                 if state in self._used:
                     raise OAuthStateError("this login link was already used; log in again")
                 raise OAuthStateError("unknown login state (not issued by this server, or forgotten "
                                       "after a restart); log in again")
+            if not hmac.compare_digest(pending.browser, browser or ""):
+                raise OAuthStateError("this login was started in another browser and can only be "
+                                      "finished there; log in again from this browser")
+            del self._pending[state]
             self._used[state] = self._clock()
             while len(self._used) > self.max_pending:
                 self._used.popitem(last=False)
@@ -219,9 +262,10 @@ def _code_challenge(verifier: str) -> str:
 
 
 def login_url(config: SpotifyAppConfig, store: OAuthStateStore, scope: str = LIBRARY_SCOPE,
-              *, show_dialog: bool = False) -> str:
-    """The Spotify authorize URL for a new login (open it top-level, not in an iframe)."""
-    pending = store.issue(scope)
+              *, browser: str, show_dialog: bool = False) -> str:
+    """The Spotify authorize URL for a new login by ``browser`` (a ``browser_binding``); open it
+    top-level, not in an iframe."""
+    pending = store.issue(scope, browser=browser)
     query = {
         "client_id": config.client_id,
         "response_type": "code",
@@ -237,46 +281,102 @@ def login_url(config: SpotifyAppConfig, store: OAuthStateStore, scope: str = LIB
 
 
 def complete_login(config: SpotifyAppConfig, store: OAuthStateStore, code: str, state: str,
-                   session: MutableMapping) -> dict:
-    """Finish a login from the redirect's ``code`` and ``state``: check the state (single use),
-    exchange the code with the client secret and the PKCE verifier, keep the token in
-    ``session`` only, and return the user's profile ``{"id", "display_name"}`` (also kept in
-    ``session[PROFILE_KEY]``). Raises ``OAuthStateError`` or ``LoginRequired``."""
-    pending = store.consume(state)
-    with retrying_session() as http:
-        response = http.post(
-            config.endpoints.token_url,
-            data={"grant_type": "authorization_code", "code": code,
-                  "redirect_uri": config.redirect_uri, "code_verifier": pending.code_verifier},
-            auth=(config.client_id, config.client_secret), timeout=10)
+                   session: MutableMapping, *, browser: str | None) -> dict:
+    """Finish a login from the redirect's ``code`` and ``state`` in ``browser``: check the state
+    (single use, issued to this browser), exchange the code with the client secret and the PKCE
+    verifier, keep the token in ``session`` only, and return the user's profile
+    ``{"id", "display_name"}`` (also kept in ``session[PROFILE_KEY]``). Raises
+    ``OAuthStateError``, ``LoginRequired``, or ``SpotifyError`` when the accounts service fails;
+    the session is left logged out, so a new login can start at once."""
+    pending = store.consume(state, browser=browser)
+    token_url = config.endpoints.token_url
+    try:
+        with retrying_session() as http:
+            response = http.post(
+                token_url,
+                data={"grant_type": "authorization_code", "code": code,
+                      "redirect_uri": config.redirect_uri, "code_verifier": pending.code_verifier},
+                auth=(config.client_id, config.client_secret), timeout=10)
+    except requests.RequestException as exc:
+        raise SpotifyError(f"cannot reach Spotify's accounts service at {token_url} "
+                           f"({type(exc).__name__}); log in again") from exc
     if response.status_code != 200:
         raise LoginRequired(f"Spotify refused the login ({_oauth_error_text(response)}); log in again")
-    token = response.json()
-    token["expires_at"] = int(time.time()) + int(token["expires_in"])
+    token = _token_reply(response)
+    token["expires_at"] = int(time.time()) + token["expires_in"]
     # spotipy checks the granted scope against the one it was built with; keep it with the token.
     token["scope"] = token.get("scope") or pending.scope
     logout(session)
     SessionCacheHandler(session).save_token_to_cache(token)
     try:
         me = session_client(config, session).current_user()
-    except SpotifyApiError as exc:
+    except SpotifyError as exc:
         logout(session)
-        if exc.http_status == 403:
+        if isinstance(exc, SpotifyApiError) and exc.http_status == 403:
             raise LoginRequired(
                 "Spotify refused this account: an app in development mode admits only the users "
                 "allow-listed in its Developer Dashboard") from exc
         raise
-    profile = {"id": me["id"], "display_name": me.get("display_name") or me["id"]}
+    if not isinstance(me, dict) or not isinstance(me.get("id"), str) or not me["id"]:
+        logout(session)
+        raise SpotifyError("Spotify's profile reply has no user id; log in again")
+    profile = {"id": me["id"], "display_name": str(me.get("display_name") or me["id"])}
     session[PROFILE_KEY] = profile
     return profile
+
+
+def _token_reply(response) -> dict:
+    """The token of a 200 reply from the token endpoint; ``SpotifyError`` when it is not JSON or
+    lacks a field the login needs."""
+    try:
+        token = response.json()
+    except ValueError:
+        token = None
+    if not isinstance(token, dict):
+        kind = response.headers.get("Content-Type")
+        raise SpotifyError(f"Spotify's accounts service answered the login with something that is not "
+                           f"a token (HTTP {response.status_code}, {kind!r}); log in again")
+    missing = [k for k in ("access_token", "expires_in") if not token.get(k)]
+    if not missing and not isinstance(token["expires_in"], int):
+        missing = ["expires_in (as an integer)"]
+    if missing:
+        raise SpotifyError(f"Spotify's token reply lacks {', '.join(missing)}; log in again")
+    return token
 
 
 def _oauth_error_text(response) -> str:
     try:
         body = response.json()
-        return ": ".join(str(body[k]) for k in ("error", "error_description") if body.get(k))
     except ValueError:
+        body = None
+    if not isinstance(body, dict):
         return f"HTTP {response.status_code}"
+    text = ": ".join(str(body[k]) for k in ("error", "error_description") if body.get(k))
+    return _capped(text or f"HTTP {response.status_code}")
+
+
+# The ``?error=`` codes of RFC 6749 §4.1.2.1, in our words: the callback's text is never shown.
+AUTHORIZE_ERRORS = {
+    "access_denied": "you did not allow access (or Spotify refused it)",
+    "invalid_request": "Spotify found the login request malformed",
+    "unauthorized_client": "this app is not allowed to log users in this way",
+    "unsupported_response_type": "Spotify does not support the login request's response type",
+    "invalid_scope": "the app asked for a permission Spotify does not know",
+    "server_error": "Spotify's login service failed",
+    "temporarily_unavailable": "Spotify's login service is busy or down",
+}
+_MAX_SHOWN = 200  # characters of any text from Spotify put into a message
+
+
+def _capped(text: str) -> str:
+    return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "…"
+
+
+def authorize_error_message(code: str) -> str:
+    """What to tell the user when Spotify redirected back with ``?error=code``: our own text
+    for the standard codes, "an unknown error" for anything else (never the callback's text)."""
+    reason = AUTHORIZE_ERRORS.get(code, "Spotify reported an unknown error")
+    return f"Spotify did not grant access: {reason}; log in again"
 
 
 def session_client(config: SpotifyAppConfig, session: MutableMapping) -> Spotify | None:

@@ -2,6 +2,7 @@
 
     python scripts/drills/crash_drill.py                 # 20 kills (10-20 minutes on 2 shared cores)
     python scripts/drills/crash_drill.py --kills 6 --seed 1
+    python scripts/drills/crash_drill.py --kills 3 --phases publish --min-hits 2
 
 Each kill starts a fresh training run on a small synthetic MPD dataset and kills it with
 SIGKILL in one of three phases, in turn: during an epoch (a random moment of a random epoch
@@ -11,10 +12,16 @@ epoch's checkpoint appears, plus a random 0-2 ms), or while the artifact is bein
 afterwards from what it left on disk, which a SIGKILL freezes: a ``.last.*.tmp`` file means the
 checkpoint write was cut, a ``.publishing-*`` directory the publish.
 
-After each kill: the model's current artifact (if any) must load and verify, no half-written
-version may be listed, and ``--resume`` must finish and publish a version that verifies and is
+After each kill: the model's current artifact (if any) must load and verify, nothing but
+complete, verified versions may be visible in the model's directory (a half-written version under
+a visible name fails), and ``--resume`` must finish and publish a version that verifies and is
 current. Meanwhile a thread loads the current artifact over and over, so "at every moment" is
-checked literally. Prints one line per kill and the counts.
+checked literally; any exception there is a failure.
+
+A kill that misses its phase (the run finished first, or was killed before or after the window)
+proves nothing about that phase: the drill counts the kills that *landed* in each phase aimed at
+and fails when any phase has fewer than ``--min-hits`` (default 3). Prints one line per kill,
+the hits per phase and the verdict.
 """
 from __future__ import annotations
 
@@ -37,6 +44,10 @@ from recsys import artifacts  # noqa: E402
 from recsys.training.checkpoint import LAST, load_checkpoint  # noqa: E402
 
 PHASES = ("epoch", "checkpoint", "publish")
+# What a kill must have left on disk to count as landed in the phase it aimed at.
+LANDED = {"epoch": ("epoch",), "checkpoint": ("checkpoint write",),
+          "publish": ("publish (writing files)", "publish (CURRENT not yet moved)")}
+MIN_HITS = 3
 MODEL = "lightgcn"
 # Small enough that a run takes seconds, big enough that a checkpoint write and a publish take
 # long enough (milliseconds) for a poll to land inside them.
@@ -53,16 +64,20 @@ class KillOutcome:
     observed: str         # what the process left on disk: epoch, checkpoint write, publish ...
     epochs_done: int      # epochs in the checkpoint the kill left (0: none)
     current_ok: bool      # the current artifact (or none yet) loaded and verified after the kill
-    listed_ok: bool       # no half-written version listed
+    visible_ok: bool      # every visible entry of the model directory is a verified version
     resume_ok: bool       # --resume exited 0, published a version that verifies and is current
     detail: str = ""
 
     @property
     def passed(self) -> bool:
-        return self.current_ok and self.listed_ok and self.resume_ok
+        return self.current_ok and self.visible_ok and self.resume_ok
+
+    @property
+    def landed(self) -> bool:
+        return self.observed in LANDED[self.target]
 
     def line(self) -> str:
-        verdict = "PASS" if self.passed else "FAIL"
+        verdict = ("PASS" if self.passed else "FAIL") + ("" if self.landed else " (missed its phase)")
         return (f"kill {self.number:2d}  aimed at {self.target:<10}  observed {self.observed:<26}  "
                 f"epochs done {self.epochs_done}  current artifact {'ok' if self.current_ok else 'BROKEN'}  "
                 f"resume {'ok' if self.resume_ok else 'FAILED'}  {verdict}  {self.detail}")
@@ -143,8 +158,10 @@ def kill_during(phase: str, proc: subprocess.Popen, models: Path, checkpoints: P
         reached = _wait_for(proc, nth_write_started, 0.0002)
         time.sleep(rng.uniform(0.0, 0.002))
     else:
-        reached = _wait_for(proc, lambda: bool(set(_hidden(models / MODEL, artifacts.LEFTOVER_PREFIXES[0])) - leftovers),
-                            0.0005)
+        # Any new entry in the model's directory: the hidden temporary directory of a publish, or
+        # (in a publish that writes in place) a visible one.
+        reached = _wait_for(proc, lambda: bool(set((models / MODEL).glob("*")) - leftovers
+                                              - {models / MODEL / artifacts.CURRENT}), 0.0005)
         time.sleep(rng.uniform(0.0, 0.02))
     if proc.poll() is not None:
         return False
@@ -160,7 +177,7 @@ def observed_phase(models: Path, checkpoints: Path, versions_before: list[str],
     epochs = int(state["run"]["epoch"]) if state else 0
     if _hidden(checkpoints, ".last."):
         return "checkpoint write", epochs
-    if set(_hidden(models / MODEL, artifacts.LEFTOVER_PREFIXES[0])) - leftovers:
+    if set(_hidden(models / MODEL, artifacts.LEFTOVER_PREFIXES[0])) - leftovers or _incomplete(models):
         return "publish (writing files)", epochs
     after = artifacts.versions(models, MODEL)
     if len(after) > len(versions_before):
@@ -171,6 +188,19 @@ def observed_phase(models: Path, checkpoints: Path, versions_before: list[str],
     if epochs >= EPOCHS:
         return "publish (t-SNE, no files yet)", epochs
     return "epoch", epochs
+
+
+def _incomplete(models: Path) -> list[str]:
+    """Visible entries of the model's directory that are not complete, verified versions."""
+    bad = []
+    for entry in sorted((models / MODEL).glob("[!.]*")):
+        if entry.name == artifacts.CURRENT:
+            continue
+        try:
+            artifacts.verify(entry)
+        except artifacts.ArtifactError:
+            bad.append(entry.name)
+    return bad
 
 
 def check_current(models: Path) -> tuple[bool, str]:
@@ -197,8 +227,8 @@ class CurrentWatcher(threading.Thread):
                 try:
                     artifacts.load_artifact(MODEL, self.models)
                     self.loads += 1
-                except artifacts.ArtifactError as exc:
-                    self.failures.append(str(exc))
+                except Exception as exc:  # any exception: an ArtifactError or a crash of the loader
+                    self.failures.append(f"{type(exc).__name__}: {exc}")
             time.sleep(0.01)
 
     def stop(self) -> None:
@@ -209,18 +239,21 @@ class CurrentWatcher(threading.Thread):
 def one_kill(number: int, phase: str, dataset: Path, models: Path, checkpoints: Path,
              rng: random.Random, train_args: list) -> KillOutcome:
     versions_before = artifacts.versions(models, MODEL)
-    leftovers = set(_hidden(models / MODEL, artifacts.LEFTOVER_PREFIXES[0]))
+    leftovers = set((models / MODEL).glob("*"))
     proc = train(dataset, models, checkpoints, *train_args)
     if not kill_during(phase, proc, models, checkpoints, rng, leftovers):
-        return KillOutcome(number, phase, "finished before the kill", 0, True, True, proc.returncode == 0,
-                           "(moment missed: counted, not a failure of recovery)")
+        return KillOutcome(number, phase, "finished before the kill", 0, True, not _incomplete(models),
+                           proc.returncode == 0, "(moment missed: not a hit)")
     observed, epochs = observed_phase(models, checkpoints, versions_before, leftovers)
     current_ok, current = check_current(models)
-    listed_ok = all((models / MODEL / v / artifacts.MANIFEST).is_file() for v in artifacts.versions(models, MODEL))
+    incomplete = _incomplete(models)
+    visible_ok = not incomplete
 
     resumed = train(dataset, models, checkpoints, *train_args, "--resume")
     out, err = resumed.communicate(timeout=RUN_TIMEOUT)
     resume_ok, detail = resumed.returncode == 0, f"current before resume: {current}"
+    if incomplete:
+        detail += f"; visible but incomplete: {', '.join(incomplete)}"
     if resume_ok:
         published = Path(out.strip().splitlines()[-1])
         try:
@@ -230,7 +263,7 @@ def one_kill(number: int, phase: str, dataset: Path, models: Path, checkpoints: 
             resume_ok, detail = False, str(exc)
     else:
         detail = err.strip().splitlines()[-1] if err.strip() else f"exit {resumed.returncode}"
-    return KillOutcome(number, phase, observed, epochs, current_ok, listed_ok, resume_ok, detail)
+    return KillOutcome(number, phase, observed, epochs, current_ok, visible_ok, resume_ok, detail)
 
 
 def run_drill(workdir: Path, kills: int, seed: int = 0, dataset: Path | None = None,
@@ -256,10 +289,25 @@ def run_drill(workdir: Path, kills: int, seed: int = 0, dataset: Path | None = N
     return outcomes, watcher
 
 
+def problems(outcomes: list[KillOutcome], watcher: CurrentWatcher, phases: tuple[str, ...],
+             min_hits: int) -> list[str]:
+    """Why the drill fails (empty: it passes): a kill not recovered from, a failed background
+    load, or a phase aimed at with fewer than ``min_hits`` kills landed in it."""
+    found = [o.line() for o in outcomes if not o.passed]
+    found += [f"background load failed: {failure}" for failure in watcher.failures[:3]]
+    hits = Counter(o.target for o in outcomes if o.landed)
+    found += [f"only {hits[phase]} of the kills aimed at {phase} landed there (minimum {min_hits})"
+              for phase in phases if hits[phase] < min_hits]
+    return found
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES))
+    parser.add_argument("--min-hits", type=int, default=MIN_HITS,
+                        help="kills that must land in each phase aimed at (default %(default)s)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "out" / "crash-drill")
     args = parser.parse_args()
     import shutil
@@ -267,10 +315,16 @@ def main() -> int:
     for old in args.workdir.glob("checkpoints-*"):
         shutil.rmtree(old)
     began = time.perf_counter()
-    outcomes, watcher = run_drill(args.workdir, args.kills, args.seed)
+    phases = tuple(args.phases)
+    outcomes, watcher = run_drill(args.workdir, args.kills, args.seed, phases=phases)
     print(f"\n{len(outcomes)} kills in {time.perf_counter() - began:.0f} s; observed phases: "
           + ", ".join(f"{n} {phase}" for phase, n in Counter(o.observed for o in outcomes).items()))
+    hits = Counter(o.target for o in outcomes if o.landed)
+    aimed = Counter(o.target for o in outcomes)
+    print("landed in the phase aimed at: " + ", ".join(f"{phase} {hits[phase]}/{aimed[phase]}" for phase in phases)
+          + f" (minimum {args.min_hits} each)")
     print(f"current artifact verified after {sum(o.current_ok for o in outcomes)}/{len(outcomes)} kills; "
+          f"only complete versions visible after {sum(o.visible_ok for o in outcomes)}/{len(outcomes)}; "
           f"resume finished and published a verified current version after "
           f"{sum(o.resume_ok for o in outcomes)}/{len(outcomes)}")
     print(f"background loads of the current artifact during the drill: {watcher.loads} ok, "
@@ -278,7 +332,9 @@ def main() -> int:
     leftovers = sum(len(_hidden(args.workdir / "models" / MODEL, p)) for p in artifacts.LEFTOVER_PREFIXES)
     print(f"hidden leftovers of cut publishes (never listed; `artifacts prune` removes them after "
           f"{artifacts.STALE_LEFTOVER_SECONDS // 3600} h): {leftovers}")
-    failed = [o for o in outcomes if not o.passed] + (["watcher"] if watcher.failures else [])
+    failed = problems(outcomes, watcher, phases, args.min_hits)
+    for problem in failed:
+        print(f"  problem: {problem}")
     print("DRILL PASSED" if not failed else f"DRILL FAILED: {len(failed)} problem(s)")
     return 1 if failed else 0
 
