@@ -91,3 +91,29 @@ def comparison_table(report: dict) -> pd.DataFrame:
     rows = pd.DataFrame(report.get("models", []))
     shown = [c for c in rows.columns if c not in {"config", "k", "n_queries"}]
     return rows[shown].rename(columns=lambda c: c.replace("_at_k", f"@{k}"))
+
+
+def auto_artist_cap(k: int, seed_artists) -> int | None:
+    """The Recommend page's default cap on tracks per artist: 2 per 20 recommendations (rounded
+    up), or no cap (None) when every seed is by the same artist, who is then what was asked for."""
+    if len(set(seed_artists)) == 1:
+        return None
+    return max(1, -(-2 * k // 20))
+
+
+def clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))
+
+
+def catalog_details(catalog: pd.DataFrame, rows) -> list[str]:
+    """"album · year" of each catalog row (``-1``: not in the catalog, an empty string), to tell
+    apart tracks that share a name and artist."""
+    details = []
+    for row in rows:
+        if row < 0:
+            details.append("")
+            continue
+        parts = [catalog["album"].iat[row] if "album" in catalog else None,
+                 catalog["release_year"].iat[row] if "release_year" in catalog else None]
+        details.append(" · ".join(str(p) for p in parts if p is not None and not pd.isna(p) and str(p)))
+    return details
