@@ -11,7 +11,7 @@ from fixture_artifacts import make_fixture_artifact, track_id_of
 from test_app import messages, new_app, plain, visit
 from test_app import recommended as recommended_in
 
-from recsys.app import album_art, url_state, widgets
+from recsys.app import album_art, describe, url_state, widgets
 
 LOCAL = ("Overkill", "Iron Fist")  # tracks ingested without a Spotify id
 
@@ -239,3 +239,35 @@ def test_album_art_budget_cache_and_bounds():
     unreachable = album_art.AlbumArt("http://127.0.0.1:9/oembed")
     assert unreachable.thumbnails(["a" * 22], budget_s=1) == {}
 
+
+
+# ----------------------------------------------------------------- Home and the model picker
+
+def test_listener_words():
+    assert describe.version_label("20261123T171430623Z-85d1e513") == "23 Nov 2026, 17:14 UTC"
+    assert describe.version_label("v1-good") == "v1-good"
+    assert [describe.significant(v) for v in (0.0982135, 83.0, 0.30409950, 1234.5)] == \
+        ["0.0982", "83", "0.304", "1.23e+03"]
+    sentence = describe.listener_sentence({"test_hit_rate_at_k": 0.8134, "test_recall_at_k": 0.0982135,
+                                           "val_ndcg@20": 0.37})
+    assert sentence == ("On playlists it never saw, it finds at least one held-out track in the top 20 "
+                        "for 81.3% of playlists and recovers 9.82% of a playlist's held-out tracks in "
+                        "its top 20.")
+    assert describe.listener_sentence({"best_epoch": 3}) is None
+    assert describe.model_description("lightgcn").startswith("LightGCN")
+
+
+def test_home_speaks_to_listeners_and_keeps_provenance_in_the_expander(models_dir):
+    app = visit(new_app().run(), "pages/home.py")
+    captions = [plain(c.value) for c in app.caption]
+    assert any("recovers 60% of a playlist's held-out tracks in its top 20" in c for c in captions)
+    version = app.sidebar.selectbox(key="picked_version").value
+    label = describe.version_label(version)
+    assert f"fixture / {label}" == app.text[0].value and "UTC" in label
+    assert app.sidebar.selectbox(key="picked_version").format_func(version) == label + " (current)"
+    assert any("a model trained on playlists" in plain(c.value) for c in app.sidebar.caption)
+    [provenance] = app.expander
+    main_tables = [d.value for d in app.dataframe if d not in provenance.dataframe]
+    assert len(main_tables) == 1  # the held-out figures
+    assert all("fingerprint" not in set(t.iloc[:, 0]) for t in main_tables)
+    assert "fingerprint" in set(provenance.dataframe[0].value.iloc[:, 0])

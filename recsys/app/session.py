@@ -18,7 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from recsys import artifacts
-from recsys.app import album_art
+from recsys.app import album_art, describe
 from recsys.app.tables import code_span, escape_markdown
 from recsys.errors import RecsysError
 from recsys.serving import Recommender
@@ -129,8 +129,10 @@ def pick_and_load() -> Served | None:
     names = [r["version"] for r in versions]
     if st.session_state.get("picked_version") not in names:
         st.session_state["picked_version"] = names[current]
+    st.sidebar.caption(escape_markdown(describe.model_description(model)))
     st.sidebar.selectbox("Version", names, key="picked_version",
-                         format_func=lambda v: f"{v} (current)" if v == names[current] else v)
+                         format_func=lambda v: describe.version_label(v) + (" (current)" if v == names[current] else ""),
+                         help="Versions by the date they were trained.")
     picked = next(r for r in versions if r["version"] == st.session_state["picked_version"])
 
     candidates = [picked] + [r for r in versions if r is not picked]

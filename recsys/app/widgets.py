@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from recsys.app import charts, tables
+from recsys.app import charts, describe, tables
 from recsys.app.session import Served
 from recsys.app.tables import code_span, escape_markdown
 from recsys.errors import RecsysError
@@ -19,32 +19,43 @@ SEARCH_MAX_CHARS = 200
 
 
 def artifact_facts(served: Served) -> None:
-    """The dataset and model facts of the served artifact, from its manifest."""
+    """The served artifact for a listener (counts, the date of the version, the held-out figures
+    rounded to 3 significant digits); fingerprints, dtypes and configuration in the provenance
+    expander."""
     manifest = served.recommender.artifact.manifest
     dataset = manifest.get("dataset", {})
     counts = dataset.get("counts", {})
     st.subheader("Serving")
-    st.text(f"{served.model} / {served.version}  (created {manifest.get('created_at', 'unknown')})")
-    columns = st.columns(4)
+    st.text(f"{served.model} / {describe.version_label(served.version)}")
+    columns = st.columns(3)
     columns[0].metric("Tracks", f"{manifest['embedding']['rows']:,}")
     columns[1].metric("Playlists", f"{counts['playlists']:,}" if "playlists" in counts else "–")
     columns[2].metric("Artists", f"{counts['artists']:,}" if "artists" in counts else "–")
-    columns[3].metric("Embedding", f"{manifest['embedding']['dim']} × {manifest['embedding']['dtype']}")
-    left, right = st.columns(2)
-    with left:
-        st.markdown("**Dataset**")
-        facts = {k: v for k, v in dataset.items() if not isinstance(v, (dict, list))}
-        st.dataframe(_key_values(facts), hide_index=True, width="stretch")
-    with right:
-        st.markdown("**Held-out metrics**")
-        metrics = manifest.get("metrics") or {}
-        if metrics:
-            st.dataframe(_key_values(_flatten(metrics)), hide_index=True, width="stretch")
-        else:
-            st.caption("This artifact records no metrics.")
+    metrics = manifest.get("metrics") or {}
+    if metrics:
+        st.markdown("**Held-out figures**")
+        st.dataframe(_key_values({k: describe.significant(v) if isinstance(v, float) else v
+                                  for k, v in _flatten(metrics).items()}), hide_index=True, width="stretch")
     with st.expander("Model configuration and provenance"):
+        facts = {k: v for k, v in dataset.items() if not isinstance(v, (dict, list))}
+        facts.update({"version": served.version, "created_at": manifest.get("created_at"),
+                      "embedding": f"{manifest['embedding']['dim']} × {manifest['embedding']['dtype']}"})
+        st.dataframe(_key_values(facts), hide_index=True, width="stretch")
         st.json({"config": manifest.get("config", {}), "git_commit": manifest.get("git_commit"),
-                 "libraries": manifest.get("libraries", {})}, expanded=True)
+                 "libraries": manifest.get("libraries", {})}, expanded=False)
+
+
+def model_summaries(rows: list[dict], served: Served | None) -> None:
+    """One line per model (its current version, from ``artifacts.list_artifacts`` rows): what it
+    is and, in one sentence, how it did on held-out playlists."""
+    for row in rows:
+        if not row.get("current"):
+            continue
+        serving = " (serving now)" if served and served.model == row["model"] else ""
+        st.markdown(f"**{escape_markdown(describe.model_description(row['model']))}**{serving}")
+        sentence = describe.listener_sentence(row.get("metrics") or {})
+        st.caption(escape_markdown(" ".join(filter(None, [
+            sentence, f"Version of {describe.version_label(row['version'])}."]))))
 
 
 def _flatten(mapping: dict, prefix: str = "") -> dict:
