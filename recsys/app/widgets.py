@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from recsys.app import charts, describe, tables
+from recsys.app import describe, tables
 from recsys.app.session import Served
 from recsys.app.tables import code_span, escape_markdown
 from recsys.errors import RecsysError
@@ -251,6 +251,8 @@ def comparison_report(models_dir) -> None:
     table = tables.comparison_table(report)
     ndcg = f"ndcg@{report.get('k')}"
     if ndcg in table.columns:
+        from recsys.app import charts  # altair costs ~1 s to import: only the pages with charts pay it
+
         st.altair_chart(charts.comparison_chart(table, ndcg), width="stretch")
     st.dataframe(table, hide_index=True, width="stretch")
     markdown = path.with_suffix(".md")
