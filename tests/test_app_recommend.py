@@ -3,12 +3,15 @@ hostile links refused politely), tracks without a Spotify id, the one player, cl
 cut paste, search paging, and album art from a fake oEmbed server that answers or hangs."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 from fake_oembed import FakeOEmbed, thumbnail_of
 from fixture_artifacts import make_fixture_artifact, track_id_of
-from test_app import messages, new_app, plain, visit
+from test_app import ROOT, messages, new_app, plain, visit
 from test_app import recommended as recommended_in
 
 from recsys.app import album_art, describe, url_state, widgets
@@ -271,3 +274,20 @@ def test_home_speaks_to_listeners_and_keeps_provenance_in_the_expander(models_di
     assert len(main_tables) == 1  # the held-out figures
     assert all("fingerprint" not in set(t.iloc[:, 0]) for t in main_tables)
     assert "fingerprint" in set(provenance.dataframe[0].value.iloc[:, 0])
+
+
+def test_the_first_pages_load_no_charting_library(models_dir):
+    """Cold start: Home and Recommend (the pages a visit starts on) never import altair (~1 s)."""
+    script = f"""
+import sys
+sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
+from app_server import app_test
+app = app_test().run()
+app.switch_page("pages/recommend.py").run()
+assert not app.exception, app.exception
+print("altair" in sys.modules)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "RECSYS_MODELS_DIR": str(models_dir)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "False"
