@@ -179,6 +179,9 @@ def test_home_explorer_and_training_pages(page, app_url):
     expect(page.get_by_text("Hyperballad — Björk", exact=True).last).to_be_visible()
     expect(page.get_by_test_id("stVegaLiteChart").locator("canvas, svg").first).to_be_visible()
     snap(page, "explorer")
+    if README_SHOTS:  # the map, for the README
+        page.get_by_test_id("stVegaLiteChart").first.scroll_into_view_if_needed()
+        readme_shot(page, "explorer")
 
     page.goto(f"{app_url}/training")
     expect(page.get_by_role("heading", name="Final metrics")).to_be_visible()

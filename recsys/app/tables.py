@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 
 from recsys.serving.matching import spotify_uri
@@ -108,12 +109,8 @@ def clamp(value: int, low: int, high: int) -> int:
 def catalog_details(catalog: pd.DataFrame, rows) -> list[str]:
     """"album · year" of each catalog row (``-1``: not in the catalog, an empty string), to tell
     apart tracks that share a name and artist."""
-    details = []
-    for row in rows:
-        if row < 0:
-            details.append("")
-            continue
-        parts = [catalog["album"].iat[row] if "album" in catalog else None,
-                 catalog["release_year"].iat[row] if "release_year" in catalog else None]
-        details.append(" · ".join(str(p) for p in parts if p is not None and not pd.isna(p) and str(p)))
-    return details
+    rows = np.asarray(rows, dtype=np.int64)
+    columns = [c for c in ("album", "release_year") if c in catalog]
+    found = catalog[columns].take(np.maximum(rows, 0)).to_numpy(dtype=object)  # one gather
+    return ["" if row < 0 else " · ".join(str(v) for v in values if not pd.isna(v) and str(v))
+            for row, values in zip(rows, found)]
