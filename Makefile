@@ -24,7 +24,7 @@ test: $(VENV)/.dev-installed chromium
 models: $(VENV)/.dev-installed
 	$(PY) scripts/build_default_models.py
 
-# Speed figures (printed; run on a quiet machine). The README records what they printed.
+# Speed figures (printed; run on a quiet machine). docs/ records what they printed.
 bench: $(VENV)/.dev-installed chromium
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/serving.py

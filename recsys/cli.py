@@ -1,4 +1,4 @@
-"""``python -m recsys``: the public command line (documented in README.md; keep it stable).
+"""``python -m recsys``: the public command line (documented in docs/data.md and docs/training.md; keep it stable).
 
 Each sub-command's handler lives beside the code it drives and is imported only when that
 command runs, so ``python -m recsys stats`` never pays for importing torch.
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     mpd.set_defaults(func=_handler("recsys.ingest.mpd:run"))
 
     spotify = sources.add_parser(
-        "spotify", help="crawl the Spotify Web API (not for training: see README)")
+        "spotify", help="crawl the Spotify Web API (not for training: see docs/data.md)")
     spotify.add_argument("--out", required=True)
     spotify.add_argument("--name")
     spotify.add_argument("--user", action="append", default=[], metavar="ID",

@@ -22,6 +22,7 @@ import pandas as pd
 
 from recsys.artifacts import publish, set_default_model
 from recsys.dataset import AUDIO_FEATURES
+from recsys.text import track_key
 
 XSS_NAME = "<img src=x onerror=alert(1)>"
 
@@ -42,8 +43,10 @@ FIXTURE_CATALOG = {
 DIM = 16
 
 
-def fixture_catalog(audio_features: bool = True) -> pd.DataFrame:
-    """The catalog, one row per track, with Spotify-style URIs and varied popularity."""
+def fixture_catalog(audio_features: bool = True, local_names=()) -> pd.DataFrame:
+    """The catalog, one row per track, with Spotify-style URIs (22 characters, as real ids) and
+    varied popularity; the tracks named in ``local_names`` get a local key instead (``local:…``,
+    as tracks ingested without a Spotify id)."""
     rows = []
     for genre, artists in FIXTURE_CATALOG.items():
         for artist, (album, names) in artists.items():
@@ -51,7 +54,8 @@ def fixture_catalog(audio_features: bool = True) -> pd.DataFrame:
             for name in names:
                 i = len(rows)
                 rows.append({
-                    "track_id": f"spotify:track:{i:022d}",
+                    "track_id": (track_key(name, artist) if name in local_names
+                                 else f"spotify:track:{i:022d}"),
                     "name": name,
                     "artist": artist,
                     "album": album,
@@ -89,16 +93,17 @@ def fixture_embeddings(catalog: pd.DataFrame, seed: int = 0) -> np.ndarray:
     return vectors
 
 
-def track_id_of(name: str) -> str:
-    catalog = fixture_catalog()
+def track_id_of(name: str, local_names=()) -> str:
+    catalog = fixture_catalog(local_names)
     return catalog.loc[catalog["name"] == name, "track_id"].item()
 
 
 def make_fixture_artifact(models_dir: str | Path, model: str = "fixture", *, dtype: str = "float32",
                           make_current: bool = True, make_default: bool = True,
-                          version: str | None = None, seed: int = 0, audio_features: bool = True) -> Path:
+                          version: str | None = None, seed: int = 0, audio_features: bool = True,
+                          local_names=()) -> Path:
     """Publish the fixture catalog as ``models_dir/<model>/<version>`` and return that path."""
-    catalog = fixture_catalog(audio_features)
+    catalog = fixture_catalog(audio_features, local_names)
     curves = [{"epoch": e, "train_loss": 0.7 / e, "val_recall@20": 0.1 * e, "val_ndcg@20": 0.05 * e,
                "seconds": 0.01} for e in (1, 2, 3)]
     path = publish(

@@ -3,6 +3,7 @@ a free local port, serving the fixture artifact, with Spotify login pointed at t
 server on 127.0.0.1. Screenshots go to tests/artifacts/ (git-ignored)."""
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -20,6 +21,9 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 SCREENSHOTS = ROOT / "tests" / "artifacts"
 TIMEOUT_MS = 20_000
+DESKTOP, PHONE = (1366, 900), (390, 844)
+# Set to a folder (docs/img) to save the README's screenshots there.
+README_SHOTS = os.environ.get("RECSYS_README_SCREENSHOTS")
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +33,8 @@ def app_url(tmp_path_factory):
     port = free_port()
     redirect_uri = f"http://127.0.0.1:{port}/"
     with FakeSpotify(fake_world(), redirect_uris=[redirect_uri]) as fake:
-        env = {**fake.env(), "SPOTIFY_REDIRECT_URI": redirect_uri, "RECSYS_MODELS_DIR": str(models)}
+        env = {**fake.env(), "SPOTIFY_REDIRECT_URI": redirect_uri, "RECSYS_MODELS_DIR": str(models),
+               "RECSYS_OEMBED_URL": ""}
         with streamlit_app(env, port=port) as url:
             yield url
 
@@ -45,7 +50,8 @@ def browser():
 @pytest.fixture
 def page(browser, request):
     """A fresh browser session; fails the test if any JavaScript dialog opens."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    width, height = getattr(request, "param", DESKTOP)
+    context = browser.new_context(viewport={"width": width, "height": height})
     context.set_default_timeout(TIMEOUT_MS)
     dialogs = []
     context.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
@@ -70,8 +76,18 @@ def search(page, query: str) -> None:
 
 
 def row(page, text: str):
-    """The search-result or seed row showing ``text`` (a horizontal block with its button)."""
-    return page.get_by_test_id("stHorizontalBlock").filter(has=page.get_by_text(text, exact=True))
+    """The search-result or seed row showing ``text`` (the innermost horizontal block holding it:
+    the page's own columns hold it too)."""
+    return page.get_by_test_id("stHorizontalBlock").filter(has=page.get_by_text(text, exact=True)).last
+
+
+def spotify_id(name: str) -> str:
+    return track_id_of(name).rsplit(":", 1)[1]
+
+
+def readme_shot(page, name: str) -> None:
+    if README_SHOTS:
+        page.screenshot(path=f"{README_SHOTS}/{name}.png")
 
 
 def test_search_add_seed_and_recommend_shows_html_as_text(page, app_url):
@@ -82,19 +98,50 @@ def test_search_add_seed_and_recommend_shows_html_as_text(page, app_url):
     search(page, "röyksopp")
     xss_row = f"{XSS_NAME} — Röyksopp"
     expect(page.get_by_text(xss_row, exact=True)).to_be_visible()
+    # Each search result links to its Spotify page, in a new tab.
+    eple = page.locator(f"a[href='https://open.spotify.com/track/{spotify_id('Eple')}']").first
+    expect(eple).to_have_attribute("target", "_blank")
     row(page, xss_row).get_by_role("button", name="Add").click()
     row(page, "Eple — Röyksopp").get_by_role("button", name="Add").click()
 
-    expect(page.get_by_role("heading", name="Recommendations")).to_be_visible()
-    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    # The result of "Add" is on screen at 1366×900, not below the fold.
+    expect(page.get_by_role("heading", name="Recommendations")).to_be_in_viewport()
     # Both seeds listed, the HTML one literally; nothing from it became an element.
     expect(row(page, xss_row).get_by_role("button", name="Remove")).to_be_visible()
     expect(row(page, "Eple — Röyksopp").get_by_role("button", name="Remove")).to_be_visible()
     assert page.locator("img[src='x']").count() == 0
-    # The table is drawn on a canvas; the player's track list names the same tracks as text,
-    # first the seeds' artist's remaining track.
-    expect(page.get_by_role("combobox", name="Listen on Spotify")).to_have_value("Poor Leno — Röyksopp")
+    # One player, on the first recommendation (the seeds' artist's remaining track).
+    player = page.locator("iframe[src*='open.spotify.com/embed/']")
+    expect(player).to_have_count(1)
+    expect(player).to_have_attribute("src", f"https://open.spotify.com/embed/track/{spotify_id('Poor Leno')}")
+    expect(page.get_by_text("Poor Leno", exact=True).first).to_be_in_viewport()
+    poor_leno = page.locator(f"a[href='https://open.spotify.com/track/{spotify_id('Poor Leno')}']").last
+    expect(poor_leno).to_have_attribute("target", "_blank")
     expect(page.get_by_test_id("stDownloadButton")).to_be_visible()
+    readme_shot(page, "recommend")
+
+    # The seeds live in the URL: a reload (a new session) keeps them.
+    page.wait_for_url(re.compile(f"seeds=.*{spotify_id('Eple')}"))
+    page.reload()
+    expect(row(page, "Eple — Röyksopp").get_by_role("button", name="Remove")).to_be_visible()
+    expect(row(page, xss_row).get_by_role("button", name="Remove")).to_be_visible()
+
+
+WIDER_THAN_VIEWPORT = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().width > window.innerWidth + 1)
+  .map(e => e.tagName + '.' + (e.getAttribute('data-testid') || e.className))"""
+
+
+@pytest.mark.parametrize("page", [PHONE], indirect=True)
+def test_phone_width_fits_on_recommend_and_home(page, app_url):
+    seeds = ",".join(spotify_id(n) for n in ("Eple", "Jóga"))
+    page.goto(f"{app_url}/recommend?seeds={seeds}&k=10")
+    expect(page.get_by_role("heading", name="Recommendations")).to_be_visible()
+    expect(page.locator("iframe[src*='open.spotify.com/embed/']")).to_have_count(1)
+    assert page.evaluate(WIDER_THAN_VIEWPORT) == []
+    page.goto(app_url)
+    expect(page.get_by_role("heading", name="Playlist continuation")).to_be_visible()
+    assert page.evaluate(WIDER_THAN_VIEWPORT) == []
 
 
 def test_spotify_login_gives_liked_track_recommendations(page, app_url):
@@ -135,6 +182,9 @@ def test_home_explorer_and_training_pages(page, app_url):
         "href", "https://open.spotify.com/track/" + track_id_of("Jóga").split(":")[-1])
     expect(page.get_by_test_id("stVegaLiteChart").locator("canvas, svg").first).to_be_visible()
     snap(page, "explorer")
+    if README_SHOTS:  # the map, for the README
+        page.get_by_test_id("stVegaLiteChart").first.scroll_into_view_if_needed()
+        readme_shot(page, "explorer")
 
     page.goto(f"{app_url}/training")
     expect(page.get_by_role("heading", name="Final metrics")).to_be_visible()

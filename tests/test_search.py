@@ -155,3 +155,23 @@ def test_common_words_in_a_large_catalog():
     assert rows[0] == 12_345 and scores[0] == 100 and (scores[1:] < 100).all()
     rows, _ = search.search("love", limit=50)
     assert len(rows) == 50 and all("love" in names[r] for r in rows)
+
+
+def test_whole_words_and_the_artist_outrank_partial_matches_and_weak_ones_go():
+    tracks = [("Mississippi Queen", "Mountain", 100), ("Killer Queen", "Queen", 1),
+              ("Bohemian Rhapsody", "Queen", 2), ("Livin' On A Prayer", "Bon Jovi", 3),
+              ("Stuck In A Dream", "Lil Mosey", 50), ("More Than A Feeling", "Boston", 40),
+              ("Power", "Rapsody", 60)]
+    names, artists, popularity = zip(*tracks)
+    search = TrackSearch.build(list(names), list(artists), np.array(popularity))
+
+    def found(query):
+        return [names[row] for row in search.search(query, 10)[0]]
+
+    # WRatio alone scores all three "queen" tracks 90; the most popular came first.
+    assert found("queen")[:2] == ["Bohemian Rhapsody", "Killer Queen"]
+    assert "Mississippi Queen" in found("queen")
+    assert found("livin on a prayer") == ["Livin' On A Prayer"]
+    assert found("bohemian rhapsody") == ["Bohemian Rhapsody"]
+    # Without a good match, the fuzzy ones stay (a typo must still find something).
+    assert "Livin' On A Prayer" in found("livn on a prayr")

@@ -24,6 +24,7 @@ import pandas as pd
 import streamlit as st
 
 from recsys import artifacts
+from recsys.app import album_art, describe
 from recsys.app.tables import code_span, escape_markdown
 from recsys.errors import RecsysError
 from recsys.serving import Recommender
@@ -168,6 +169,8 @@ def pick_and_load() -> Served | None:
         return None
     default = artifacts.default_model(root)
     models = sorted(by_model, key=lambda m: (m != default, m))
+    if "picked_model" not in st.session_state and st.query_params.get("model") in by_model:
+        st.session_state["picked_model"] = st.query_params["model"]  # a shared Recommend link
     model = st.sidebar.selectbox("Model", models, key="picked_model", on_change=_forget_version,
                                  format_func=lambda m: f"{m} (default)" if m == default else m)
     versions = by_model[model]
@@ -175,8 +178,10 @@ def pick_and_load() -> Served | None:
     names = [r["version"] for r in versions]
     if st.session_state.get("picked_version") not in names:
         st.session_state["picked_version"] = names[current]
+    st.sidebar.caption(escape_markdown(describe.model_description(model)))
     st.sidebar.selectbox("Version", names, key="picked_version",
-                         format_func=lambda v: f"{v} (current)" if v == names[current] else v)
+                         format_func=lambda v: describe.version_label(v) + (" (current)" if v == names[current] else ""),
+                         help="Versions by the date they were trained.")
     picked = next(r for r in versions if r["version"] == st.session_state["picked_version"])
 
     candidates = [picked] + [r for r in versions if r is not picked]
@@ -197,6 +202,18 @@ def pick_and_load() -> Served | None:
         st.session_state[_SERVED] = (served.model, served.version)
         return served
     return None
+
+
+@st.cache_resource
+def _album_art(base_url: str) -> album_art.AlbumArt:
+    return album_art.AlbumArt(base_url)
+
+
+def album_art_thumbnails(spotify_ids) -> dict[str, str]:
+    """Thumbnail URLs by Spotify id from the oEmbed endpoint (``recsys.app.album_art``), one
+    cache per server; at most ~0.25 s of waiting per call, empty when art is switched off."""
+    base_url = album_art.oembed_url()
+    return _album_art(base_url).thumbnails(spotify_ids) if base_url else {}
 
 
 def served() -> Served | None:

@@ -127,3 +127,25 @@ def comparison_table(report: dict) -> pd.DataFrame:
     rows = pd.DataFrame(report.get("models", []))
     shown = [c for c in rows.columns if c not in {"config", "k", "n_queries"}]
     return rows[shown].rename(columns=lambda c: c.replace("_at_k", f"@{k}"))
+
+
+def auto_artist_cap(k: int, seed_artists) -> int | None:
+    """The Recommend page's default cap on tracks per artist: 2 per 20 recommendations (rounded
+    up), or no cap (None) when every seed is by the same artist, who is then what was asked for."""
+    if len(set(seed_artists)) == 1:
+        return None
+    return max(1, -(-2 * k // 20))
+
+
+def clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))
+
+
+def catalog_details(catalog: pd.DataFrame, rows) -> list[str]:
+    """"album · year" of each catalog row (``-1``: not in the catalog, an empty string), to tell
+    apart tracks that share a name and artist."""
+    rows = np.asarray(rows, dtype=np.int64)
+    columns = [c for c in ("album", "release_year") if c in catalog]
+    found = catalog[columns].take(np.maximum(rows, 0)).to_numpy(dtype=object)  # one gather
+    return ["" if row < 0 else " · ".join(str(v) for v in values if not pd.isna(v) and str(v))
+            for row, values in zip(rows, found)]

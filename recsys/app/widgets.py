@@ -9,42 +9,54 @@ import pandas as pd
 import streamlit as st
 
 from recsys import artifacts
-from recsys.app import charts, seeds, tables
+from recsys.app import describe, seeds, tables
 from recsys.app.session import Served
 from recsys.app.tables import code_span, escape_markdown
 from recsys.errors import RecsysError
 from recsys.serving.recommender import MAX_QUERY_CHARS
 
 SEARCH_LIMIT = 10
+SEARCH_MAX_CHARS = MAX_QUERY_CHARS  # what Recommender.search accepts
 
 
 def artifact_facts(served: Served) -> None:
-    """The dataset and model facts of the served artifact, from its manifest."""
+    """The served artifact for a listener (counts, the date of the version, the held-out figures
+    rounded to 3 significant digits); fingerprints, dtypes and configuration in the provenance
+    expander."""
     manifest = served.recommender.artifact.manifest
     dataset = manifest.get("dataset", {})
     counts = dataset.get("counts", {})
     st.subheader("Serving")
-    st.text(f"{served.model} / {served.version}  (created {manifest.get('created_at', 'unknown')})")
-    columns = st.columns(4)
+    st.text(f"{served.model} / {describe.version_label(served.version)}")
+    columns = st.columns(3)
     columns[0].metric("Tracks", f"{manifest['embedding']['rows']:,}")
     columns[1].metric("Playlists", f"{counts['playlists']:,}" if "playlists" in counts else "–")
     columns[2].metric("Artists", f"{counts['artists']:,}" if "artists" in counts else "–")
-    columns[3].metric("Embedding", f"{manifest['embedding']['dim']} × {manifest['embedding']['dtype']}")
-    left, right = st.columns(2)
-    with left:
-        st.markdown("**Dataset**")
-        facts = {k: v for k, v in dataset.items() if not isinstance(v, (dict, list))}
-        st.dataframe(_key_values(facts), hide_index=True, width="stretch")
-    with right:
-        st.markdown("**Held-out metrics**")
-        metrics = manifest.get("metrics") or {}
-        if metrics:
-            st.dataframe(_key_values(_flatten(metrics)), hide_index=True, width="stretch")
-        else:
-            st.caption("This artifact records no metrics.")
+    metrics = manifest.get("metrics") or {}
+    if metrics:
+        st.markdown("**Held-out figures**")
+        st.dataframe(_key_values({k: describe.significant(v) if isinstance(v, float) else v
+                                  for k, v in _flatten(metrics).items()}), hide_index=True, width="stretch")
     with st.expander("Model configuration and provenance"):
+        facts = {k: v for k, v in dataset.items() if not isinstance(v, (dict, list))}
+        facts.update({"version": served.version, "created_at": manifest.get("created_at"),
+                      "embedding": f"{manifest['embedding']['dim']} × {manifest['embedding']['dtype']}"})
+        st.dataframe(_key_values(facts), hide_index=True, width="stretch")
         st.json({"config": manifest.get("config", {}), "git_commit": manifest.get("git_commit"),
-                 "libraries": manifest.get("libraries", {})}, expanded=True)
+                 "libraries": manifest.get("libraries", {})}, expanded=False)
+
+
+def model_summaries(rows: list[dict], served: Served | None) -> None:
+    """One line per model (its current version, from ``artifacts.list_artifacts`` rows): what it
+    is and, in one sentence, how it did on held-out playlists."""
+    for row in rows:
+        if not row.get("current"):
+            continue
+        serving = " (serving now)" if served and served.model == row["model"] else ""
+        st.markdown(f"**{escape_markdown(describe.model_description(row['model']))}**{serving}")
+        sentence = describe.listener_sentence(row.get("metrics") or {})
+        st.caption(escape_markdown(" ".join(filter(None, [
+            sentence, f"Version of {describe.version_label(row['version'])}."]))))
 
 
 def _flatten(mapping: dict, prefix: str = "") -> dict:
@@ -63,34 +75,118 @@ def _key_values(mapping: dict) -> pd.DataFrame:
 
 def track_search(recommender, *, key: str, action: str, on_pick: Callable[[dict], None],
                  picked: set[str] = frozenset(), picked_label: str = "Added") -> None:
-    """A search box over the catalog; each hit gets a button labelled ``action`` that calls
-    ``on_pick(track)`` (track = dict with track_id, name, artist) before the next run; hits
-    already in ``picked`` get a disabled ``picked_label`` button instead."""
-    query = st.text_input("Search tracks by name or artist", key=f"{key}_query", max_chars=MAX_QUERY_CHARS,
-                          placeholder="e.g. shape of you, or an artist's name")
+    """A search box over the catalog; each hit (with album and year, and its Spotify link) gets a
+    button labelled ``action`` that calls ``on_pick(track)`` (track = dict with track_id, name,
+    artist) before the next run; hits already in ``picked`` get a disabled ``picked_label``
+    button instead. "More results" shows SEARCH_LIMIT more at a time. A paste longer than the
+    box's limit is cut to it, with a note (a browser's maxlength would empty the box instead)."""
+    query_key, limit_key = f"{key}_query", f"{key}_limit"
+    st.text_input("Search tracks by name or artist", key=query_key,
+                  placeholder="e.g. shape of you, or an artist's name",
+                  on_change=_cut_query, args=(query_key, limit_key))
+    query = st.session_state.get(query_key, "")
+    if st.session_state.pop(f"{query_key}_cut", False):
+        st.caption(f"Your search was cut to its first {SEARCH_MAX_CHARS} characters.")
     if not query.strip():
         return
+    limit = st.session_state.get(limit_key, SEARCH_LIMIT)
     try:
-        hits = recommender.search(query, limit=SEARCH_LIMIT)
+        hits = recommender.search(query, limit=limit + 1)  # one more: is there a next page?
     except RecsysError as exc:
         error("Could not search", exc)
         return
     if len(hits) == 0:
         st.info("No track matches that search. Try fewer words, or just the artist's name.")
         return
-    track_rows(hits, key=f"{key}_pick", action=action, on_pick=on_pick, picked=picked,
-               picked_label=picked_label)
+    track_rows(hits.head(limit), key=f"{key}_pick", action=action, on_pick=on_pick, picked=picked,
+               picked_label=picked_label,
+               details=tables.catalog_details(recommender.catalog, recommender.catalog_rows(hits["track_id"])))
+    if len(hits) > limit:
+        st.button("More results", key=f"{key}_more", on_click=_more_results, args=(limit_key, limit),
+                  icon=":material/expand_more:")
+
+
+def _cut_query(query_key: str, limit_key: str) -> None:
+    st.session_state.pop(limit_key, None)  # a new search starts at the first page
+    query = st.session_state.get(query_key) or ""
+    if len(query) > SEARCH_MAX_CHARS:
+        st.session_state[query_key] = query[:SEARCH_MAX_CHARS]
+        st.session_state[f"{query_key}_cut"] = True
+
+
+def _more_results(limit_key: str, limit: int) -> None:
+    st.session_state[limit_key] = min(limit + SEARCH_LIMIT, 100)
 
 
 def track_rows(tracks: pd.DataFrame, *, key: str, action: str, on_pick: Callable[[dict], None],
-               picked: set[str] = frozenset(), picked_label: str = "Added") -> None:
-    """One line per track ("name — artist", as text) with a button calling ``on_pick(track)``."""
-    for track in tracks[["track_id", "name", "artist"]].to_dict("records"):
-        text, button = st.columns([6, 1], vertical_alignment="center")
-        text.text(f"{track['name']} — {track['artist']}")
-        already = track["track_id"] in picked
-        button.button(picked_label if already else action, key=f"{key}_{track['track_id']}",
+               picked: set[str] = frozenset(), picked_label: str = "Added",
+               details: list[str] | None = None, on_play: Callable[[dict], None] | None = None) -> None:
+    """One line per track ("name — artist", as text; ``details`` below it, e.g. album · year) with
+    its Spotify link (new tab), a button calling ``on_pick(track)`` and, with ``on_play``, a play
+    button for the tracks that have a Spotify id."""
+    records = tracks[["track_id", "name", "artist"]].to_dict("records")
+    for i, track in enumerate(records):
+        with st.container(horizontal=True, vertical_alignment="center", key=f"{key}_row_{i}"):
+            with st.container(width="stretch", gap=None):
+                st.text(f"{track['name']} — {track['artist']}")
+                detail = escape_markdown(details[i]) + " · " if details and details[i] else ""
+                st.caption(detail + spotify_link(track))
+            if on_play and tables.spotify_track_id(track["track_id"]):
+                st.button("", key=f"{key}_play_{track['track_id']}", on_click=on_play, args=(track,),
+                          icon=":material/play_arrow:", help="Play it here")
+            already = track["track_id"] in picked
+            st.button(picked_label if already else action, key=f"{key}_{track['track_id']}",
                       disabled=already, on_click=on_pick, args=(track,))
+
+
+def spotify_link(track: dict) -> str:
+    """A markdown link to the track on Spotify (opens in a new tab), or to a Spotify search for
+    it when it has no Spotify id."""
+    url = tables.spotify_url(track["track_id"], track["name"], track["artist"])
+    label = "Spotify ↗" if tables.spotify_track_id(track["track_id"]) else "Search Spotify ↗"
+    return f"[{label}]({url})"
+
+
+SCORE_HELP = ("Score: how close a track is to your seeds, as the cosine similarity of its learned "
+              "embedding to the seeds' average (1 = same direction, 0 = unrelated). Only the order "
+              "matters; numbers are not comparable across models.")
+
+
+def player(track: dict | None) -> None:
+    """The one Spotify embed player of the page, for ``track`` (nothing for None)."""
+    if track is None:
+        return
+    st.iframe(tables.embed_url(tables.spotify_track_id(track["track_id"])), height=152)
+
+
+def recommendation_list(table: pd.DataFrame, *, key: str, details: list[str], art: dict[str, str],
+                        seed_ids: set[str], playing: str | None, on_play, on_add, on_more) -> None:
+    """All rows of a ``Recommendations.table`` as a compact list that wraps on a phone: art,
+    rank, a Spotify link, album · year · score · the seed it is there because of, and the actions
+    Play (tracks with a Spotify id), Add as seed and More like this."""
+    records = table.to_dict("records")
+    for i, track in enumerate(records):
+        spotify_id = tables.spotify_track_id(track["track_id"])
+        with st.container(horizontal=True, vertical_alignment="top", key=f"{key}_row_{i}"):
+            if spotify_id in art:
+                st.image(art[spotify_id], width=56)
+            with st.container(width="stretch", gap=None):
+                now = " ▶" if track["track_id"] == playing else ""
+                st.markdown(f"{track['rank']}. **{escape_markdown(track['name'])}** — "
+                            f"{escape_markdown(track['artist'])}{now}")
+                because = f" · because you picked {track['because_name']}" if track.get("because_name") else ""
+                facts = " · ".join(p for p in (details[i], f"score {track['score']:.3f}") if p)
+                st.caption(escape_markdown(facts + because) + " · " + spotify_link(track))
+                with st.container(horizontal=True, gap="small"):
+                    if spotify_id:
+                        st.button("Play", key=f"{key}_play_{track['track_id']}", on_click=on_play,
+                                  args=(track,), icon=":material/play_arrow:", type="tertiary")
+                    added = track["track_id"] in seed_ids
+                    st.button("Added" if added else "Add as seed", key=f"{key}_add_{track['track_id']}",
+                              on_click=on_add, args=(track,), disabled=added, icon=":material/add:",
+                              type="tertiary")
+                    st.button("More like this", key=f"{key}_more_{track['track_id']}", on_click=on_more,
+                              args=(track,), icon=":material/radar:", type="tertiary")
 
 
 def recommendations(table: pd.DataFrame, *, key: str, file_name: str) -> None:
@@ -211,6 +307,10 @@ def comparison_report(models_dir) -> None:
     table = tables.comparison_table(report)
     ndcg = f"ndcg@{report.get('k')}"
     if ndcg in table.columns:
+        from recsys.app import charts  # altair costs ~1 s to import: only the pages with charts pay it
+
+        from recsys.app import charts  # altair: only pages that draw charts load it
+
         st.altair_chart(charts.comparison_chart(table, ndcg), width="stretch")
     notes = table.pop("notes") if "notes" in table.columns else pd.Series(dtype=object)
     st.dataframe(table, hide_index=True, width="stretch")

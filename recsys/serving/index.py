@@ -2,7 +2,7 @@
 
 Exact search (``IndexFlatIP``) up to ``FLAT_MAX_ROWS`` tracks; above, an inverted-file index
 (``IndexIVFFlat``: k-means cells, the ``nprobe`` nearest cells scanned exactly). Both figures
-were measured by ``benchmarks/serving.py`` (README, "Serving"). A built IVF index is cached in
+were measured by ``benchmarks/serving.py`` (docs/serving.md). A built IVF index is cached in
 ``<artifact>/.index-cache/`` under the embeddings' sha256, so a changed artifact never reuses a
 stale index, with a digest sidecar; a cache that fails its digest or does not fit the artifact
 (kind, metric, rows, dimension, cells) is rebuilt. The flat index is a plain copy, not cached.
