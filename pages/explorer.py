@@ -2,7 +2,7 @@
 catalog. The neighbours and the map are fragments: moving one of their controls re-runs only them."""
 import streamlit as st
 
-from recsys.app import charts, seeds, session, tables, widgets
+from recsys.app import charts, recommend_state, session, tables, widgets
 from recsys.errors import RecsysError
 
 FOCUS = "explorer_focus"  # {track_id, name, artist}
@@ -22,7 +22,7 @@ widgets.track_search(recommender, key="explore_search", action="Explore", on_pic
 # The picked track, else the first seed of the Recommend page, else the most popular track
 # (also when the pick came from another model version, whose catalog lacks it). It stays picked,
 # so adding a neighbour as a seed does not move the page to another track.
-focus = st.session_state.get(FOCUS) or next(iter(seeds.current()), None)
+focus = st.session_state.get(FOCUS) or next(iter(recommend_state.seeds()), None)
 if focus is None or served.catalog_rows([focus["track_id"]])[0] < 0:
     focus = recommender.popular(1)[["track_id", "name", "artist"]].iloc[0].to_dict()
     st.caption("Showing the most popular track; search above to explore another.")

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from recsys import artifacts
-from recsys.app import describe, seeds, tables
+from recsys.app import describe, recommend_state, tables
 from recsys.app.session import Served
 from recsys.app.tables import code_span, escape_markdown
 from recsys.errors import RecsysError
@@ -246,7 +246,7 @@ def feature_profile(profile: pd.DataFrame) -> None:
 
 def track_actions(tracks: pd.DataFrame, *, key: str, on_more: Callable[[dict], None]) -> None:
     """Pick one of ``tracks`` (track_id, name, artist) and act on it: "Add as seed" adds it to the
-    session's seeds (``recsys.app.seeds``, what the Recommend page recommends from); "More like
+    session's seeds (``recsys.app.recommend_state``, what the Recommend page recommends from); "More like
     this" calls ``on_more(track)`` and runs the whole page again (also from inside a fragment)."""
     records = {t["track_id"]: t for t in tracks[["track_id", "name", "artist"]].to_dict("records")}
     if not records:
@@ -254,10 +254,10 @@ def track_actions(tracks: pd.DataFrame, *, key: str, on_more: Callable[[dict], N
     picked = st.selectbox("Pick a track to act on", list(records), key=f"{key}_pick",
                           format_func=lambda t: f"{records[t]['name']} — {records[t]['artist']}")
     track = records[picked]
-    seeded = picked in {s["track_id"] for s in seeds.current()}
+    seeded = picked in {s["track_id"] for s in recommend_state.seeds()}
     left, right = st.columns(2)
     left.button("In your seeds" if seeded else "Add as seed", key=f"{key}_seed", disabled=seeded,
-                on_click=seeds.add, args=(track,), icon=":material/playlist_add:", width="stretch")
+                on_click=recommend_state.add_seed, args=(track,), icon=":material/playlist_add:", width="stretch")
     if right.button("More like this", key=f"{key}_more", icon=":material/travel_explore:", width="stretch"):
         on_more(track)
         st.rerun()
