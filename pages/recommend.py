@@ -32,7 +32,8 @@ with controls:
         st.stop()
     widgets.track_rows(pd.DataFrame(seeds), key="remove", action="Remove", on_pick=state.remove_seed,
                        on_play=state.play,
-                       details=tables.catalog_details(recommender.catalog, served.catalog_rows([s["track_id"] for s in seeds])))
+                       details=tables.catalog_details(
+                           recommender.catalog, served.catalog_rows([s["track_id"] for s in seeds])))
     st.button("Clear all seeds", on_click=state.clear_seeds)
 
     k = st.slider("How many", 5, 100, state.K_DEFAULT, step=5, key="k")

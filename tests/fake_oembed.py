@@ -28,7 +28,8 @@ class FakeOEmbed:
                     return
                 query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
                 track_url = query.get("url", [""])[0]
-                body = json.dumps({"type": "rich", "thumbnail_url": thumbnail_of(track_url.rsplit("/", 1)[-1])})
+                spotify_id = track_url.rsplit("/", 1)[-1]
+                body = json.dumps({"type": "rich", "thumbnail_url": thumbnail_of(spotify_id)})
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()

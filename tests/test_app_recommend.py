@@ -63,7 +63,8 @@ def test_url_state_round_trips_and_keeps_only_spotify_ids():
     ({"seeds": ",".join(["0" * 22] * 5000)}, "more than 50 track ids"),
     ({"seeds": "x" * 10_000_000}, "more than 50 track ids"),
     ({"seeds": ",".join(["1" * 22] * 51)}, "more than 50 track ids"),
-    ({"seeds": f"{'1' * 22},<script>,../../etc,{'2' * 23}"}, "3 of the link's 4 seeds are not a Spotify track id"),
+    ({"seeds": f"{'1' * 22},<script>,../../etc,{'2' * 23}"},
+     "3 of the link's 4 seeds are not a Spotify track id"),
     ({"k": "1e9"}, "k is not a whole number from 5 to 100"),
     ({"k": "-3"}, "k is not a whole number from 5 to 100"),
     ({"cap": "1000"}, "cap is not a whole number from 0 to 100"),
@@ -204,7 +205,8 @@ def test_album_art_comes_from_the_oembed_server(models_dir, monkeypatch):
         shown = {image.url for element in app.get("image") for image in element.proto.imgs}
         playable = [n for n in recommended(app) if n not in LOCAL]
         assert {thumbnail_of(sid(n)) for n in playable} <= shown
-        assert fake.requests and all("url=https%3A%2F%2Fopen.spotify.com%2Ftrack%2F" in r for r in fake.requests)
+        asked = "url=https%3A%2F%2Fopen.spotify.com%2Ftrack%2F"
+        assert fake.requests and all(asked in r for r in fake.requests)
         before = len(fake.requests)
         app.run()
         assert len(fake.requests) == before  # cached

@@ -180,7 +180,8 @@ def pick_and_load() -> Served | None:
         st.session_state["picked_version"] = names[current]
     st.sidebar.caption(escape_markdown(describe.model_description(model)))
     st.sidebar.selectbox("Version", names, key="picked_version",
-                         format_func=lambda v: describe.version_label(v) + (" (current)" if v == names[current] else ""),
+                         format_func=lambda v: describe.version_label(v)
+                         + (" (current)" if v == names[current] else ""),
                          help="Versions by the date they were trained.")
     picked = next(r for r in versions if r["version"] == st.session_state["picked_version"])
 

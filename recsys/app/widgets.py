@@ -100,7 +100,8 @@ def track_search(recommender, *, key: str, action: str, on_pick: Callable[[dict]
         return
     track_rows(hits.head(limit), key=f"{key}_pick", action=action, on_pick=on_pick, picked=picked,
                picked_label=picked_label,
-               details=tables.catalog_details(recommender.catalog, recommender.catalog_rows(hits["track_id"])))
+               details=tables.catalog_details(recommender.catalog,
+                                              recommender.catalog_rows(hits["track_id"])))
     if len(hits) > limit:
         st.button("More results", key=f"{key}_more", on_click=_more_results, args=(limit_key, limit),
                   icon=":material/expand_more:")
@@ -174,7 +175,8 @@ def recommendation_list(table: pd.DataFrame, *, key: str, details: list[str], ar
                 now = " ▶" if track["track_id"] == playing else ""
                 st.markdown(f"{track['rank']}. **{escape_markdown(track['name'])}** — "
                             f"{escape_markdown(track['artist'])}{now}")
-                because = f" · because you picked {track['because_name']}" if track.get("because_name") else ""
+                because = (f" · because you picked {track['because_name']}"
+                           if track.get("because_name") else "")
                 facts = " · ".join(p for p in (details[i], f"score {track['score']:.3f}") if p)
                 st.caption(escape_markdown(facts + because) + " · " + spotify_link(track))
                 with st.container(horizontal=True, gap="small"):
