@@ -94,7 +94,7 @@ def fixture_embeddings(catalog: pd.DataFrame, seed: int = 0) -> np.ndarray:
 
 
 def track_id_of(name: str, local_names=()) -> str:
-    catalog = fixture_catalog(local_names)
+    catalog = fixture_catalog(local_names=local_names)
     return catalog.loc[catalog["name"] == name, "track_id"].item()
 
 

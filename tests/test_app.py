@@ -65,7 +65,7 @@ def messages(elements) -> list[str]:
 
 def recommended(app: AppTest, local_names=()) -> list[str]:
     """The Recommend page's list, as catalog names in list order (one "Add as seed" per row)."""
-    catalog = fixture_catalog(local_names).set_index("track_id")
+    catalog = fixture_catalog(local_names=local_names).set_index("track_id")
     return [catalog.loc[b.key.removeprefix("rec_add_"), "name"] for b in app.button
             if b.key and b.key.startswith("rec_add_")]
 
