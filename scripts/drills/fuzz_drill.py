@@ -433,9 +433,10 @@ def main() -> int:
         for target in args.targets.split(","):
             try:
                 tally = run_target(target, args.examples, Path(tmp) / target, args.seed)
-            except AssertionError as exc:
+            except Exception as exc:  # a broken property (hypothesis may group several)
                 failed += 1
-                print(f"{target}: FAILED: {exc}")
+                inner = exc.exceptions if isinstance(exc, ExceptionGroup) else [exc]
+                print(f"{target}: FAILED: " + " | ".join(str(e).splitlines()[0] for e in inner))
                 continue
             print(f"{target}: {args.examples} examples, every property held: "
                   + "; ".join(f"{what}: {n}" for what, n in sorted(tally.items())))
