@@ -380,7 +380,7 @@ def test_pending_logins_and_models_survive_a_cache_clear_and_stay_bounded(spotif
     assert sessions[-1].session_state["_served_artifact"] == ("fixture", sessions[-1].sidebar.selectbox(
         key="picked_version").value)
     gc.collect()
-    assert sum(isinstance(o, Recommender) for o in gc.get_objects()) <= session.LOADED_ARTIFACTS < len(sessions)
+    assert sum(type(o) is Recommender for o in gc.get_objects()) <= session.LOADED_ARTIFACTS < len(sessions)
 
 
 def test_the_callbacks_error_text_is_never_shown(spotify):

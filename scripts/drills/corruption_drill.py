@@ -5,8 +5,8 @@
 
 A models directory holds the fixture model (tests/fixture_artifacts.py) in two versions: an
 older good one and the current one, which is damaged. For every file of the current version
-(manifest.json, track_embeddings.npy, tracks.parquet, curves.csv, projection.parquet) and every
-damage (truncated to half, truncated to nothing, one byte inverted, one bit flipped; the flips
+(manifest.json, its checksum manifest.sha256, track_embeddings.npy, tracks.parquet, curves.csv,
+projection.parquet) and every damage (truncated to half, truncated to nothing, one byte inverted, one bit flipped; the flips
 at random offsets), the drill checks that:
 
 - ``load_artifact``, ``verify`` and ``Recommender.load`` refuse with an ``ArtifactError`` whose
@@ -16,6 +16,10 @@ at random offsets), the drill checks that:
   older one instead, with a working Recommend page;
 - nothing is overwritten: every other file keeps its bytes, the damaged file keeps its damage,
   and no file appears in the damaged version's directory.
+
+A damage that left the file's bytes as they were (say, half of an empty file) is not a hit: the
+drill fails when any file got fewer than ``--min-hits`` (default: one per damage kind) damages
+that changed it.
 """
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ from recsys import artifacts  # noqa: E402
 from recsys.serving import Recommender  # noqa: E402
 
 MODEL = "fixture"
-FILES = (artifacts.MANIFEST, *artifacts.DATA_FILES)
+FILES = (artifacts.MANIFEST, artifacts.MANIFEST_SHA256, *artifacts.DATA_FILES)
 DAMAGES = ("truncate-half", "truncate-empty", "invert-byte", "flip-bit")
 
 
@@ -51,6 +55,7 @@ class DamageOutcome:
     app: str             # "served the good version", "not checked", or what went wrong
     untouched: bool      # nothing else changed, the damage itself was not repaired
     message: str
+    landed: bool = True  # the damage changed the file's bytes
 
     @property
     def passed(self) -> bool:
@@ -196,6 +201,7 @@ def run_drill(workdir: Path, offsets: int = 3, seed: int = 0, app: bool = True,
         for kind in damages:
             for _ in range(offsets if kind in ("invert-byte", "flip-bit") else 1):
                 what = damage(target / name, kind, rng)
+                landed = (target / name).read_bytes() != (pristine / name).read_bytes()
                 before = fingerprint(models)
                 refused, message = try_loaders(models)
                 verdict = app_serves_the_other_version(models, target) if app else "not checked"
@@ -205,7 +211,8 @@ def run_drill(workdir: Path, offsets: int = 3, seed: int = 0, app: bool = True,
                     original = (pristine / name).read_bytes()
                     line = original[original.rfind(b"\n", 0, offset) + 1:original.find(b"\n", offset)]
                     message += f" (flip in the line {line.decode().strip()!r})"
-                outcome = DamageOutcome(name, what, refused, blamed_file(message, target), verdict, untouched, message)
+                outcome = DamageOutcome(name, what, refused, blamed_file(message, target), verdict, untouched,
+                                        message, landed)
                 outcomes.append(outcome)
                 report(outcome.line())
                 shutil.copy2(pristine / name, target / name)
@@ -218,6 +225,8 @@ def main() -> int:
     parser.add_argument("--offsets", type=int, default=20, help="random offsets per byte/bit flip")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-app", action="store_true", help="skip the AppTest fallback check")
+    parser.add_argument("--min-hits", type=int, default=len(DAMAGES),
+                        help="damages that must change each file (default %(default)s)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "out" / "corruption-drill")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -231,6 +240,13 @@ def main() -> int:
     failed = [o for o in outcomes if not o.passed]
     for o in failed:
         print(f"FAILED {o.file} {o.damage}: {o.message}")
+    hits = Counter(o.file for o in outcomes if o.landed)
+    print("damages that changed each file: " + ", ".join(f"{name} {hits[name]}" for name in FILES)
+          + f" (minimum {args.min_hits})")
+    short = [name for name in FILES if hits[name] < args.min_hits]
+    if short:
+        print(f"FAILED: too few hits on {', '.join(short)}")
+        failed.append(short)
     for kind in ("truncate-empty", "flip-bit"):
         print(f"{artifacts.EMBEDDINGS} {kind} under a process already serving it: "
               f"{damage_while_serving(args.workdir, kind)}")

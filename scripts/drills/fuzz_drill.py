@@ -6,20 +6,26 @@
 Targets and the properties checked on every example:
 
 - ``mpd``: slice directories whose playlists are good, malformed (a field missing, a field of the
-  wrong type) or merely unusual (huge or non-Latin strings, a track twice), plus whole-file damage
-  (truncated, not JSON, empty). ``ingest_mpd`` never raises anything but a ``RecsysError``; every
+  wrong type, an integer beyond int64 or negative, a bare ``1e400``, a string over
+  ``mpd.MAX_TEXT``) or merely unusual (long or non-Latin strings, a track twice), plus whole-file
+  damage (truncated, not JSON, empty, nested 100,000 deep). ``ingest_mpd`` never raises anything but a ``RecsysError``; every
   playlist of a file with no malformed record is written with its tracks in order; every skipped
   file is named with a reason. Counted, and reported as a failure when not zero: good playlists
   dropped because they shared a file with a malformed one.
-- ``csv``: spotify_songs-schema files whose rows have empty cells, non-numeric numbers, huge or
-  non-Latin strings and duplicates. ``ingest_csv`` either writes every row's (playlist, track) or
+- ``csv``: spotify_songs-schema files whose rows have empty cells, non-numeric numbers, huge
+  (140,000 characters: over the csv module's default field limit) or non-Latin strings and
+  duplicates. ``ingest_csv`` either writes every row's (playlist, track) or
   refuses with a ``RecsysError`` naming the file (and for a bad number, the column and line).
 - ``csv-lines``: well-formed files with one line damaged (a field short, a field extra, an
   unclosed quote): refused naming the file, or ingested without values in the wrong columns.
 - ``recommender``: ``recommend`` and ``search`` calls, half valid, half with one malformed
   argument (seed lists, ``exclude``, ``k``, ``max_per_artist``, ``diversity``, search strings and
-  limits of every type). A valid call returns a well-formed answer; a malformed one raises a
-  ``RecsysError`` whose message starts with the argument's name.
+  limits of every type; queries over ``MAX_QUERY_CHARS`` or with a lone surrogate). A valid call
+  returns a well-formed answer; a malformed one raises a ``RecsysError`` whose message starts
+  with the argument's name.
+
+Each target must also land every kind of damage it aims at at least ``--min-hits`` times
+(``REQUIRED``), or the drill fails: a run that never produced an input proves nothing about it.
 """
 from __future__ import annotations
 
@@ -44,18 +50,24 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from recsys.dataset import load_dataset  # noqa: E402
+from recsys.ingest.mpd import MAX_TEXT  # noqa: E402
+from recsys.serving.recommender import MAX_QUERY_CHARS  # noqa: E402
 from recsys.errors import RecsysError  # noqa: E402
 from recsys.text import normalize_text  # noqa: E402
 
 # ---------------------------------------------------------------------------- shared strategies
 
-HUGE = 100_000
+# Over the csv module's default field limit (131,072), which once refused such fields as unclosed quotes.
+HUGE = 140_000
 # Any text, including surrogate-free unicode, control characters, quotes and RTL scripts.
 text = st.text(max_size=30)
 # Huge strings are built, not drawn character by character (which would take seconds each).
 huge_text = st.sampled_from(["añ😀\"',\n\\", "x", "日本"]).map(lambda unit: (unit * HUGE)[:HUGE])
 unusual_text = st.one_of(text, huge_text,
                          st.sampled_from(["", " ", "NA", "null", "None", "\u202eevil", "日本語の曲", "🔥" * 50]))
+INF_MARK = "<1e400>"  # replaced by a bare 1e400 in the JSON text (json.dumps cannot write it)
+# What an MPD record may hold as text (longer strings make the record malformed: mpd.MAX_TEXT).
+mpd_text = unusual_text.map(lambda t: t[:MAX_TEXT])
 # Finite floats only: Python writes NaN and Infinity as bare words that are not JSON, which turns
 # a record's fault into a whole-file one (the "not json" damage, drawn separately).
 wrong_value = st.one_of(st.none(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(),
@@ -71,8 +83,8 @@ TRACK_FIELDS = ("pos", "track_uri", "track_name", "artist_uri", "artist_name", "
 @st.composite
 def mpd_track(draw, uri_pool: list[str]) -> dict:
     uri = draw(st.sampled_from(uri_pool))
-    return {"pos": 0, "track_uri": uri, "track_name": draw(unusual_text), "artist_uri": uri + ":artist",
-            "artist_name": draw(unusual_text), "album_uri": uri + ":album", "album_name": draw(text),
+    return {"pos": 0, "track_uri": uri, "track_name": draw(mpd_text), "artist_uri": uri + ":artist",
+            "artist_name": draw(mpd_text), "album_uri": uri + ":album", "album_name": draw(text),
             "duration_ms": draw(st.integers(0, 10**7))}
 
 
@@ -84,9 +96,10 @@ def mpd_playlist(draw, pid: int, uri_pool: list[str]) -> tuple[dict, str | None]
         tracks.append(dict(tracks[0]))  # the same track twice: kept once
     for pos, track in enumerate(tracks):
         track["pos"] = pos
-    playlist = {"pid": pid, "name": draw(unusual_text), "num_tracks": len(tracks), "tracks": tracks,
+    playlist = {"pid": pid, "name": draw(mpd_text), "num_tracks": len(tracks), "tracks": tracks,
                 "collaborative": "false"}
-    fault = draw(st.sampled_from([None] * 12 + ["missing field", "wrong type"]))
+    fault = draw(st.sampled_from([None] * 12 + ["missing field", "wrong type", "out of range", "1e400",
+                                                 "too long"]))
     if fault == "missing field":
         where, field = draw(st.sampled_from([("playlist", f) for f in ("pid", "name", "tracks")]
                                             + [("track", f) for f in TRACK_FIELDS]))
@@ -97,6 +110,16 @@ def mpd_playlist(draw, pid: int, uri_pool: list[str]) -> tuple[dict, str | None]
         target = playlist if where == "playlist" else tracks[-1]
         value = draw(wrong_value.filter(lambda v: type(v) is not type(target[field])))
         target[field] = value
+    elif fault in ("out of range", "1e400"):
+        where, field = draw(st.sampled_from([("playlist", "pid"), ("playlist", "num_tracks"), ("track", "pos"),
+                                             ("track", "duration_ms")]))
+        target = playlist if where == "playlist" else tracks[-1]
+        # Beyond int64, negative, or (1e400, written into the JSON text by write_slices) infinite.
+        target[field] = (INF_MARK if fault == "1e400"
+                         else draw(st.one_of(st.integers(2**63, 2**80), st.integers(-2**80, -1))))
+    elif fault == "too long":
+        where, field = draw(st.sampled_from([("playlist", "name"), ("track", "track_name"), ("track", "track_uri")]))
+        (playlist if where == "playlist" else tracks[-1])[field] = "x" * (MAX_TEXT + 1)
     return playlist, fault
 
 
@@ -110,7 +133,7 @@ def mpd_slices(draw) -> list[dict]:
         for _ in range(draw(st.integers(1, 4))):
             playlists.append(draw(mpd_playlist(pid, uri_pool)))
             pid += 1
-        damage = draw(st.sampled_from([None] * 9 + ["truncated", "not json", "empty"]))
+        damage = draw(st.sampled_from([None] * 9 + ["truncated", "not json", "empty", "nested too deeply"]))
         files.append({"name": f"mpd.slice.{number * 1000}-{number * 1000 + 999}.json",
                       "playlists": playlists, "damage": damage})
     return files
@@ -120,8 +143,10 @@ def write_slices(directory: Path, files: list[dict]) -> None:
     directory.mkdir(parents=True)
     for f in files:
         payload = json.dumps({"info": {"slice": f["name"]}, "playlists": [p for p, _ in f["playlists"]]},
-                             ensure_ascii=False).encode()
-        if f["damage"] == "truncated":
+                             ensure_ascii=False).encode().replace(json.dumps(INF_MARK).encode(), b"1e400")
+        if f["damage"] == "nested too deeply":
+            payload = b'{"info": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_000 + payload[1:]
+        elif f["damage"] == "truncated":
             payload = payload[: len(payload) // 2]
         elif f["damage"] == "not json":
             payload = b"\x00\xff garbage " + payload[:20]
@@ -164,13 +189,13 @@ def check_mpd(files: list[dict], workdir: Path, tally: Counter) -> None:
         if f["damage"] is not None:  # the whole file is unreadable: named, and nothing else to keep
             assert skipped_files.get(Path(f["name"]).name) or skipped_files.get(f["name"]), \
                 f"damaged {f['name']} not named as skipped"
-            tally["damaged files named and skipped"] += 1
+            tally[f"damaged files named and skipped ({f['damage']})"] += 1
             continue
         for index, (playlist, fault) in enumerate(f["playlists"]):
             if fault is not None:
                 assert any(key[1] == index and f["name"] in key[0] for key in skipped_playlists), \
                     f"malformed playlist {index} of {f['name']} ({fault}) not named as skipped"
-                tally["malformed playlists named and left out"] += 1
+                tally[f"malformed playlists named and left out ({fault})"] += 1
             elif f"mpd:{playlist['pid']}" not in written.index:
                 tally[DROPPED] += 1
             else:
@@ -303,7 +328,9 @@ MALFORMED = {
     "max_per_artist": not_a_count.filter(lambda v: v is not None and not (type(v) is int and v >= 1)),
     "diversity": st.one_of(st.floats().filter(lambda v: not 0 <= v <= 1), st.booleans(), st.none(),
                            st.sampled_from(["0.5", "much"])),
-    "query": st.one_of(st.none(), st.integers(), st.binary(max_size=5), st.lists(text, max_size=2)),
+    # Not strings, longer than MAX_QUERY_CHARS, or with a lone surrogate (not encodable text).
+    "query": st.one_of(st.none(), st.integers(), st.binary(max_size=5), st.lists(text, max_size=2), huge_text,
+                       text.map(lambda t: t + "\ud800")),
     "limit": not_a_count,
 }
 
@@ -319,7 +346,8 @@ def recommender_calls(draw, catalog_ids: list[str]) -> tuple[str, dict, str | No
                 "max_per_artist": draw(st.one_of(st.none(), st.integers(1, 5))),
                 "diversity": draw(st.floats(0, 1))}
     else:
-        method, call = "search", {"query": draw(unusual_text), "limit": draw(st.integers(1, 1000))}
+        method, call = "search", {"query": draw(unusual_text.map(lambda t: t[:MAX_QUERY_CHARS])),
+                                  "limit": draw(st.integers(1, 1000))}
     bad = draw(st.one_of(st.none(), st.sampled_from(sorted(call))))
     if bad is not None:
         call[bad] = draw(MALFORMED[bad])
@@ -377,23 +405,45 @@ def run_target(target: str, examples: int, workdir: Path, seed: int = 0) -> Coun
     return tally
 
 
+# The hits each target must land in a full run (--examples 300): every kind of damage the
+# generators can produce at least MIN_HITS times, or the drill fails (it would prove nothing).
+MIN_HITS = 3
+REQUIRED = {
+    "mpd": [f"malformed playlists named and left out ({fault})"
+            for fault in ("missing field", "wrong type", "out of range", "1e400", "too long")]
+    + [f"damaged files named and skipped ({damage})"
+       for damage in ("truncated", "not json", "empty", "nested too deeply")] + ["good playlists kept"],
+    "csv": ["files ingested with every row kept"],
+    "csv-lines": [f"{kind}: file refused, named" for kind in ("a field extra", "an unclosed quote")],
+    "recommender": ["search: malformed query refused, named", "search: valid call answered",
+                    "recommend: valid call answered"],
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=300, help="hypothesis examples per target")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--targets", default="mpd,csv,csv-lines,recommender")
+    parser.add_argument("--min-hits", type=int, default=MIN_HITS,
+                        help="examples each required kind must reach per target (default %(default)s)")
     args = parser.parse_args()
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         for target in args.targets.split(","):
             try:
                 tally = run_target(target, args.examples, Path(tmp) / target, args.seed)
-            except AssertionError as exc:
+            except Exception as exc:  # a broken property (hypothesis may group several)
                 failed += 1
-                print(f"{target}: FAILED: {exc}")
+                inner = exc.exceptions if isinstance(exc, ExceptionGroup) else [exc]
+                print(f"{target}: FAILED: " + " | ".join(str(e).splitlines()[0] for e in inner))
                 continue
             print(f"{target}: {args.examples} examples, every property held: "
                   + "; ".join(f"{what}: {n}" for what, n in sorted(tally.items())))
+            short = [f"{what} {tally[what]}" for what in REQUIRED.get(target, []) if tally[what] < args.min_hits]
+            if short:
+                failed += 1
+                print(f"{target}: FAILED: too few hits (minimum {args.min_hits}): {'; '.join(short)}")
             dropped = tally[DROPPED]
             if dropped:
                 failed += 1
