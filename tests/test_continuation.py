@@ -135,3 +135,9 @@ def test_playlists_holding_several_seeds_outvote_a_playlist_holding_one():
 def test_song_codes_group_versions():
     codes = song_codes(["Levels", "Levels - Radio Edit", "Levels"], ["Avicii", "Avicii", "Other"])
     assert codes[0] == codes[1] != codes[2]
+
+
+def test_a_catalog_of_only_seeds_gives_an_empty_list_not_an_error():
+    ranker = _ranker(n_seeds=1, per_seed=2)
+    everything = np.arange(ranker.n_tracks)
+    assert len(ranker.rank(everything, 5).rows) == 0

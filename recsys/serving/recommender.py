@@ -152,7 +152,7 @@ class Recommender:
         ranked = self.ranker.rank(seed_rows, pool, banned=banned, max_per_artist=None if diversity else cap,
                                   allow_versions=allow_versions)
         rows, scores, because = ranked.rows, ranked.scores, ranked.because
-        if diversity:
+        if diversity and len(rows):
             relevance = (scores - scores.min()) / max(float(scores.max() - scores.min()), 1e-12)
             keep = _mmr(self._vectors(rows), relevance, k, diversity, self._artist_codes[rows], cap)
             rows, scores, because = rows[keep], scores[keep], because[keep]
