@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, help="Adam learning rate")
     train.add_argument("--batch-size", type=int, help="positives per step")
     train.add_argument("--steps-per-epoch", type=int, help="steps between validations")
-    train.add_argument("--patience", type=int, help="epochs without a better val NDCG@20 before stopping")
+    train.add_argument("--patience", type=int, help="epochs without a better val NDCG@500 before stopping")
     train.add_argument("--no-side-nodes", action="store_true", help="leave artist and album nodes out")
     train.add_argument("--val-playlists", type=int, default=50,
                        help="playlists whose later tracks are held out for early stopping (default: 50)")

@@ -28,8 +28,10 @@ from recsys.training.sampling import ContinuationSampler, GraphBuilder
 
 # Settings a resumed run may change (train longer, be more patient, move to another device).
 RESUMABLE_CHANGES = ("epochs", "patience", "device", "cpu_threads")
-VAL_K = 20  # cut-off of the validation metrics (the curves' @20 columns) and of early stopping
-CURVE_COLUMNS = ("epoch", "train_loss", "val_recall@20", "val_ndcg@20", "seconds")
+VAL_K = 20  # cut-off of the validation metrics in the curves' @20 columns
+# Early stopping follows the headline metric: over 50 validation playlists NDCG@20 counts so few
+# hits that it peaked by chance at epoch 3 on the embedded data, where NDCG@500 kept rising to 15.
+CURVE_COLUMNS = ("epoch", "train_loss", "val_recall@20", "val_ndcg@20", "val_ndcg@500", "seconds")
 
 
 @dataclass
@@ -53,7 +55,7 @@ class TrainConfig:
     weight_decay: float = 0.0        # cosine scoring ignores norms, so no L2 pull is needed
     temperature: float = 0.1         # cosine / τ: cosines live in [-1, 1], τ spreads them for the loss
     margin: float = 0.2              # cosine embedding loss (contrastive): push negatives below this
-    patience: int = 5                # epochs without a better val NDCG@20 before stopping
+    patience: int = 5                # epochs without a better val NDCG@500 before stopping
     seed: int = 0                    # seeds torch, numpy and random: a CPU run is reproducible
     cpu_threads: int = 1             # torch CPU threads: on the busy 2-core machine, 2 were 3.6-6.6x slower per step
     device: str = "auto"             # CUDA with float16 autocast when present, else CPU
@@ -101,7 +103,7 @@ class TrainResult:
 def train_model(dataset: Dataset, split: Split, model_name: str, config_overrides: dict | None = None, *,
                 checkpoint_dir: str | Path | None = None, resume: bool = False,
                 progress: bool = True) -> TrainResult:
-    """Train GNN ``model_name`` on ``split.train`` and early-stop on NDCG@20 of ``split.val``.
+    """Train GNN ``model_name`` on ``split.train`` and early-stop on NDCG@500 of ``split.val``.
 
     With ``checkpoint_dir`` a checkpoint (model, optimiser, RNG states, curves, best embeddings)
     is written atomically after every epoch; ``resume`` continues from it.
@@ -168,18 +170,20 @@ def _train(dataset, split, config: TrainConfig, checkpoint_dir, resume: bool, pr
         val = evaluate(EmbeddingScorer(embeddings), split.val, k=VAL_K, catalog=split.catalog)
         run["epoch"] += 1
         row = {"epoch": run["epoch"], "train_loss": distributed.mean_over_ranks(np.mean(losses)),
-               "val_recall@20": val["recall_at_k"], "val_ndcg@20": val["ndcg_at_k"],
+               "val_recall@20": val["recall_at_k"], "val_ndcg@20": val["ndcg_at_k"], "val_ndcg@500": val["ndcg_at_500"],
                "seconds": time.perf_counter() - epoch_began}
         run["curves"].append(row)
-        if val["ndcg_at_k"] > run["best_ndcg"]:
-            run.update(best_ndcg=val["ndcg_at_k"], best_epoch=run["epoch"], stale=0, best_embeddings=embeddings,
-                       best_metrics={"val_ndcg@20": val["ndcg_at_k"], "val_recall@20": val["recall_at_k"],
+        if val["ndcg_at_500"] > run["best_ndcg"]:
+            run.update(best_ndcg=val["ndcg_at_500"], best_epoch=run["epoch"], stale=0, best_embeddings=embeddings,
+                       best_metrics={"val_ndcg@500": val["ndcg_at_500"], "val_ndcg@20": val["ndcg_at_k"],
+                                     "val_recall@20": val["recall_at_k"],
                                      "val_r_precision": val["r_precision"], "best_epoch": run["epoch"]})
         else:
             run["stale"] += 1
         if progress:
             tqdm.write(f"{model_name} epoch {row['epoch']}: loss {row['train_loss']:.4f}  "
                        f"val recall@20 {row['val_recall@20']:.4f}  ndcg@20 {row['val_ndcg@20']:.4f}  "
+                       f"ndcg@500 {row['val_ndcg@500']:.4f}  "
                        f"{row['seconds']:.1f}s")
         if checkpoint_dir is not None and distributed.is_main():
             save_checkpoint(checkpoint_dir, _snapshot(config, dataset, model, optimizer, scaler, rng, run))
