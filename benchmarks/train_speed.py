@@ -3,8 +3,7 @@
 Both models get the same synthetic MPD-like graph (recsys.synthetic, ingested like real slices),
 the same initial weights, embedding size, layers, batches, BPR loss and Adam; only the
 propagation differs (one symmetric torch CSR product per layer with its own backward, the last
-layer and the first backward product restricted to the rows the loss reads, against PyG's
-message passing over every node). "recsys, all rows" is ours embedding every node, as PyG does,
+layer's restricted to the rows the loss reads, against PyG's message passing over every node). "recsys, all rows" is ours embedding every node, as PyG does,
 to show what the row restriction adds. Each run restarts from the same weights; the step time of
 a run is the median of its steps after the first, and the figures printed are the medians over
 the runs. Then the validation Recall@20 / NDCG@20 of each after the same steps (scored as serving

@@ -4,7 +4,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from recsys.graph import bipartite_adjacency, interaction_matrix, normalized_adjacency, side_blocks, symmetric_normalize
+from recsys.graph import (bipartite_adjacency, interaction_matrix, normalized_adjacency, side_blocks,
+                          symmetric_normalize)
 from recsys.models import GNN_MODELS, gnn_class
 from recsys.models.common import SymmetricAdjacency
 from recsys.models.features import track_features
@@ -108,7 +109,8 @@ def test_lightgcn_rows_match_pyg_values_and_gradients(two_genre_dataset):
         weights = torch.randn_like(mine)
         (mine * weights).sum().backward()
         (reference * weights).sum().backward()
-        torch.testing.assert_close(ours.embedding.weight.grad, theirs.embedding.weight.grad, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(ours.embedding.weight.grad, theirs.embedding.weight.grad,
+                                   rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("needs", [("adjacency",), ("adjacency_self",)])
