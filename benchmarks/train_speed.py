@@ -162,11 +162,15 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, help="training steps per model and run (default 10; 5 with --quick)")
     parser.add_argument("--runs", type=int, default=3, help="runs per model; medians are printed")
     parser.add_argument("--profile", action="store_true", help="profile our step at ~6.6M edges instead")
+    parser.add_argument("--slices", type=int, nargs="+", choices=(10, 100), help="graph sizes (default: both)")
+    parser.add_argument("--threads", type=int, help="torch threads for both models (default: torch's)")
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--layers", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=4096)
     args = parser.parse_args(argv)
-    sizes = (10,) if args.quick else (10, 100)
+    sizes = args.slices or ((10,) if args.quick else (10, 100))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     steps = args.steps or (5 if args.quick else 10)
     if args.profile:
         profile(steps, args.dim, args.layers, args.batch_size)
