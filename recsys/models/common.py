@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 
-# torch flags every CSR tensor as beta once per process; the products used here are tested.
+# torch flags CSR tensors as beta once per process; the products used here are tested. The
+# matrices are built sorted and in range, so torch's invariant checks are skipped (check_invariants).
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
 
@@ -37,7 +38,7 @@ class SymmetricAdjacency:
             self.matrix = torch.sparse_csr_tensor(
                 torch.from_numpy(csr.indptr.astype(np.int64)).to(index),
                 torch.from_numpy(csr.indices).to(index),
-                torch.from_numpy(csr.data), csr.shape).to(device or "cpu")
+                torch.from_numpy(csr.data), csr.shape, check_invariants=False).to(device or "cpu")
         self.shape = tuple(self.matrix.shape)
         self.device = self.matrix.device
 
@@ -58,7 +59,7 @@ class SymmetricAdjacency:
         positions = (torch.repeat_interleave(starts - block_crow[:-1], counts)
                      + torch.arange(int(block_crow[-1]), device=crow.device))
         return torch.sparse_csr_tensor(block_crow.to(crow.dtype), col[positions], values[positions],
-                                       (len(rows), self.shape[1]))
+                                       (len(rows), self.shape[1]), check_invariants=False)
 
     def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
         return _SymmetricSpmm.apply(x, self)

@@ -109,7 +109,8 @@ class MessageGraphs:
             inv_sqrt = torch.where(degree > 0, degree.rsqrt(), 0.0)
             values = weights * inv_sqrt[rows] * inv_sqrt[cols]
             crow = torch.cat([rows.new_zeros(1), torch.bincount(rows, minlength=b.num_nodes).cumsum(0)])
-            matrix = torch.sparse_csr_tensor(crow.to(cols.dtype), cols, values, (b.num_nodes, b.num_nodes))
+            matrix = torch.sparse_csr_tensor(crow.to(cols.dtype), cols, values, (b.num_nodes, b.num_nodes),
+                                             check_invariants=False)  # built sorted here
             setattr(graph, name, SymmetricAdjacency(matrix))
             if name == "adjacency":
                 graph.degree = degree[:, None]
