@@ -114,8 +114,9 @@ def part_ingest() -> None:
 # ------------------------------------------------------------------------------------------ train
 
 def step_times(dataset, steps: int = 6) -> dict:
-    """Median seconds of one trainer step, split into drawing the step's graph (CPU, scipy) and
-    LightGCN's forward + backward + Adam; plus one propagation product alone."""
+    """Median seconds of one trainer step, split into the batch (numpy on the CPU: holdout mask,
+    seeds, negatives), drawing the step's message graph (torch, on the training device) and
+    LightGCN's forward + backward + Adam; plus one propagation product over the whole graph."""
     import torch
 
     from recsys.graph import interaction_matrix, side_blocks
@@ -129,15 +130,21 @@ def step_times(dataset, steps: int = 6) -> dict:
     R = interaction_matrix(dataset)
     side = side_blocks(dataset.tracks, config.side_nodes, min_tracks=config.side_min_tracks)
     builder = GraphBuilder(side, None, LightGCN.graph_inputs, torch.device("cpu"), dataset.n_playlists, dataset.n_tracks)
+    began = time.perf_counter()
     sampler = ContinuationSampler(R, builder, np.random.default_rng(0), holdout=config.holdout,
                                   batch_size=config.batch_size, max_seeds=config.max_seeds, negatives=config.negatives)
+    prebuild = time.perf_counter() - began
     model = LightGCN(builder.num_nodes, DIM, config.num_layers, config.temperature)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    sample, compute, spmm, coalesce = [], [], [], []
+    visible = np.random.default_rng(1).random(R.nnz) >= config.holdout
+    sample, draw, compute, spmm = [], [], [], []
     for _ in range(steps):
         began = time.perf_counter()
         graph, batch = sampler.sample()
         sample.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        sampler.graphs.draw(visible)
+        draw.append(time.perf_counter() - began)
         began = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         model.loss(graph, batch).backward()
@@ -146,16 +153,13 @@ def step_times(dataset, steps: int = 6) -> dict:
         began = time.perf_counter()
         graph.adjacency.mm(model.embedding.weight)
         spmm.append(time.perf_counter() - began)
-        # What the CUDA path adds per step on the CPU: the step's matrix as a torch CSR tensor.
-        coo = graph.adjacency.csr.tocoo()
-        began = time.perf_counter()
-        torch.sparse_coo_tensor(torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64)),
-                                torch.from_numpy(coo.data), coo.shape).coalesce().to_sparse_csr()
-        coalesce.append(time.perf_counter() - began)
-    nnz = graph.adjacency.csr.nnz
-    return {"sample": statistics.median(sample), "compute": statistics.median(compute),
-            "spmm": statistics.median(spmm), "to_torch_csr": statistics.median(coalesce),
-            "nnz": nnz, "nodes": builder.num_nodes, "products": 2 * config.num_layers}
+    draw_median = statistics.median(draw)
+    return {"batch": max(statistics.median(sample) - draw_median, 0.0), "draw": draw_median,
+            "compute": statistics.median(compute), "spmm": statistics.median(spmm), "prebuild": prebuild,
+            "nnz": graph.adjacency.nnz, "nodes": builder.num_nodes,
+            # full-graph products per step: L - 1 forward and L - 1 backward (the last layer and the
+            # first backward product only touch the batch's rows: recsys.models.common)
+            "products": 2 * (config.num_layers - 1)}
 
 
 def spmm_bytes(nnz: int, nodes: int) -> float:
@@ -183,30 +187,31 @@ def part_train() -> None:
 
     header(f"LightGCN training step (trainer defaults: dim {DIM}, 2 layers, batch 1024, 32 negatives, "
            "artist + album nodes; 1 process, CPU)")
-    print(f"{'playlists':>9} {'tracks':>9} {'edges (A nnz)':>13} {'nodes':>9} {'draw graph':>10} {'fwd+bwd+Adam':>12} "
-          f"{'1 product':>9} {'GB/s':>5} {'torch CSR':>9}")
+    print(f"{'playlists':>9} {'tracks':>9} {'edges (A nnz)':>13} {'nodes':>9} {'prebuild':>8} {'batch':>6} "
+          f"{'draw graph':>10} {'fwd+bwd+Adam':>12} {'1 product':>9} {'GB/s':>5}")
     measured = []
     for n in SLICES:
         dataset = load_dataset(dataset_dir(n))
         t = step_times(dataset)
         measured.append((graph_counts(dataset), t))
         bandwidth = spmm_bytes(t["nnz"], t["nodes"]) / t["spmm"] / 1e9
-        print(f"{dataset.n_playlists:>9,} {dataset.n_tracks:>9,} {t['nnz']:>13,} {t['nodes']:>9,} {t['sample']:>9.2f}s "
-              f"{t['compute']:>11.2f}s {t['spmm']:>8.3f}s {bandwidth:>5.2f} {t['to_torch_csr']:>8.2f}s")
+        print(f"{dataset.n_playlists:>9,} {dataset.n_tracks:>9,} {t['nnz']:>13,} {t['nodes']:>9,} {t['prebuild']:>7.1f}s "
+              f"{t['batch']:>5.2f}s {t['draw']:>9.2f}s {t['compute']:>11.2f}s {t['spmm']:>8.3f}s {bandwidth:>5.2f}")
     beta = heaps_beta([c["playlists"] for c, _ in measured], [c["tracks"] for c, _ in measured])
     big_counts, big = measured[-1]
-    # Per-edge costs from the largest run: drawing the graph is linear in edges (scipy builds and
-    # normalises the matrix); forward + backward are sparse products (edges) plus dense work on
-    # every node's row (Adam, normalisation), so they are split by the one-product time.
-    sample_per_edge = big["sample"] / big["nnz"]
+    # Per-edge costs from the largest run: the batch is linear in interactions (the holdout mask),
+    # drawing the graph in stored entries (masking, scatter-add, gathers); forward + backward are
+    # full-graph products (entries) plus the rest (Adam and the batch rows' products), charged per
+    # node, which overstates it at scale: the batch rows' share does not grow with the graph.
+    batch_per_interaction = big["batch"] / big_counts["interactions"]
+    draw_per_edge = big["draw"] / big["nnz"]
     product_per_edge = big["spmm"] / big["nnz"]
     dense_per_node = max(big["compute"] - big["products"] * big["spmm"], 0.0) / big["nodes"]
-    csr_per_edge = big["to_torch_csr"] / big["nnz"]
     cpu_bandwidth = spmm_bytes(big["nnz"], big["nodes"]) / big["spmm"]
     print(f"Heaps' law fitted on the slices: tracks ∝ playlists^{beta:.2f}; "
-          f"per-step costs from the largest run: draw {sample_per_edge * 1e9:.0f} ns/edge, "
-          f"product {product_per_edge * 1e9:.0f} ns/edge, dense {dense_per_node * 1e9:.0f} ns/node, "
-          f"torch CSR {csr_per_edge * 1e9:.0f} ns/edge; this CPU's product moves {cpu_bandwidth / 1e9:.2f} GB/s")
+          f"per-step costs from the largest run: batch {batch_per_interaction * 1e9:.0f} ns/interaction, "
+          f"draw {draw_per_edge * 1e9:.0f} ns/edge, product {product_per_edge * 1e9:.0f} ns/edge, "
+          f"rest {dense_per_node * 1e9:.0f} ns/node; this CPU's product moves {cpu_bandwidth / 1e9:.2f} GB/s")
 
     header("extrapolated to the MPD (one process; trainer epoch = 40 steps of 1,024 positives)")
     print(f"{'playlists':>9} {'tracks':>10} {'interactions':>12} {'nodes':>10} {'A nnz':>12} {'A MB':>6} "
@@ -217,23 +222,25 @@ def part_train() -> None:
         nodes = g["playlists"] + g["tracks"] + g["artists"] + g["albums"]
         # Symmetric adjacency: each playlist-track, track-artist and track-album edge twice.
         nnz = 2 * (g["interactions"] + 2 * g["tracks"])
-        cpu_step = nnz * (sample_per_edge + big["products"] * product_per_edge) + nodes * dense_per_node
+        cpu_batch = g["interactions"] * batch_per_interaction
+        cpu_step = cpu_batch + nnz * (draw_per_edge + big["products"] * product_per_edge) + nodes * dense_per_node
         table = nodes * DIM * 4
         gpu_steps = []
         for bandwidth in GPUS.values():
             gpu_products = big["products"] * spmm_bytes(nnz, nodes) / (SPMM_BANDWIDTH_SHARE * bandwidth)
-            # Drawing the graph and converting it stay on the CPU in the CUDA path; the dense node
-            # work is scaled like the products (it is bandwidth-bound too: profiled elementwise ops).
-            gpu_part = gpu_products + nodes * dense_per_node * cpu_bandwidth / (SPMM_BANDWIDTH_SHARE * bandwidth)
-            gpu_steps.append(f"{nnz * (sample_per_edge + csr_per_edge) + gpu_part:.1f} ({gpu_part:.2f})")
+            # The batch stays on the CPU in the CUDA path; drawing the graph and the rest run on the
+            # GPU and are scaled like the products (bandwidth-bound too: gathers, elementwise ops).
+            speedup = cpu_bandwidth / (SPMM_BANDWIDTH_SHARE * bandwidth)
+            gpu_part = gpu_products + (nnz * draw_per_edge + nodes * dense_per_node) * speedup
+            gpu_steps.append(f"{cpu_batch + gpu_part:.2f} ({gpu_part:.2f})")
         print(f"{playlists:>9,} {g['tracks']:>10,.0f} {g['interactions']:>12,.0f} {nodes:>10,.0f} {nnz:>12,.0f} "
               f"{nnz * 8 / 1e6:>6,.0f} {table / 1e9:>8.2f} {3 * table / 1e9:>8.2f} "
               f"{g['tracks'] * DIM * 2 / 1e6:>11,.0f} {cpu_step:>10.1f} {40 * cpu_step / 3600:>11.2f} "
               + " ".join(f"{s:>28}" for s in gpu_steps))
     print("table GB = float32 node embeddings; +Adam = with Adam's two moment tensors; A MB = the step's "
           "CSR matrix (4-byte index + 4-byte value per non-zero); artifact MB = float16 track embeddings; "
-          f"GPU s/step = CPU graph drawing and torch CSR conversion + (in brackets) the GPU part: products and "
-          f"dense work at {SPMM_BANDWIDTH_SHARE:.0%} of the GPU's memory bandwidth; a DDP step also all-reduces "
+          f"GPU s/step = the CPU batch + (in brackets) the GPU part: graph drawing, products and the rest at "
+          f"{SPMM_BANDWIDTH_SHARE:.0%} of the GPU's memory bandwidth; a DDP step also all-reduces "
           "the dense embedding gradient, table GB per step")
     print(f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (the machine was shared)")
 

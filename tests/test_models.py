@@ -4,13 +4,14 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from recsys.graph import interaction_matrix, normalized_adjacency, side_blocks
+from recsys.graph import (bipartite_adjacency, interaction_matrix, normalized_adjacency, side_blocks,
+                          symmetric_normalize)
 from recsys.models import GNN_MODELS, gnn_class
 from recsys.models.common import SymmetricAdjacency
 from recsys.models.features import track_features
 from recsys.splits import continuation_split
 from recsys.training import make_config, train_model
-from recsys.training.sampling import ContinuationSampler, GraphBuilder
+from recsys.training.sampling import ContinuationSampler, GraphBuilder, MessageGraphs
 from recsys.training.trainer import _construct
 
 
@@ -84,6 +85,57 @@ def test_two_genres_seeds_from_one_genre_bring_back_that_genre(two_genre_dataset
         top = rank(scorer.score([query.seeds]), [query.seeds], 10)[0]
         query_genre = genre[query.seeds[0]]
         assert (genre[top] == query_genre).mean() >= 0.9, (model_name, query_genre, genre[top])
+
+
+def test_lightgcn_rows_match_pyg_values_and_gradients(two_genre_dataset):
+    """The training path embeds only the rows a loss reads (fewer products): same numbers."""
+    from torch_geometric.nn.models import LightGCN as PyGLightGCN
+
+    from recsys.models.common import GraphTensors
+    from recsys.models.lightgcn import LightGCN
+
+    ds = two_genre_dataset
+    A = normalized_adjacency(interaction_matrix(ds), side_blocks(ds.tracks))
+    coo = A.tocoo()
+    edge_index = torch.tensor(np.vstack([coo.row, coo.col]), dtype=torch.long)
+    graph = GraphTensors(ds.n_playlists, ds.n_tracks, A.shape[0], adjacency=SymmetricAdjacency(A))
+    rows = torch.tensor([3, 0, ds.n_playlists + 5, 3, A.shape[0] - 1])  # repeats, as a batch has
+    for layers in (0, 1, 3):
+        ours = LightGCN(A.shape[0], embedding_dim=8, num_layers=layers)
+        theirs = PyGLightGCN(A.shape[0], embedding_dim=8, num_layers=layers)
+        theirs.embedding.weight.data.copy_(ours.embedding.weight.data)
+        mine, reference = ours(graph, rows), theirs.get_embedding(edge_index)[rows]
+        torch.testing.assert_close(mine, reference, rtol=1e-5, atol=1e-6)
+        weights = torch.randn_like(mine)
+        (mine * weights).sum().backward()
+        (reference * weights).sum().backward()
+        torch.testing.assert_close(ours.embedding.weight.grad, theirs.embedding.weight.grad,
+                                   rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("needs", [("adjacency",), ("adjacency_self",)])
+def test_drawn_message_graphs_equal_the_rebuilt_normalised_matrix(two_genre_dataset, needs):
+    """A draw masks the prebuilt entries; it must give the matrix that rebuilding and
+    normalising the visible interactions with scipy gives."""
+    ds = two_genre_dataset
+    R = interaction_matrix(ds)
+    side = side_blocks(ds.tracks)
+    builder = GraphBuilder(side, None, needs, torch.device("cpu"), ds.n_playlists, ds.n_tracks)
+    graphs = MessageGraphs(builder, R)
+    visible = np.random.default_rng(0).random(R.nnz) >= 0.3
+    graph = graphs.draw(visible)
+    shown = sp.csr_matrix((np.ones(visible.sum(), np.float32),
+                           (graphs.playlists[visible], graphs.tracks[visible])), shape=R.shape)
+    A = bipartite_adjacency(shown, side)
+    if needs == ("adjacency_self",):
+        A = A + sp.identity(A.shape[0], np.float32, "csr")
+    expected = symmetric_normalize(A)
+    drawn = getattr(graph, needs[0]).matrix
+    np.testing.assert_array_equal(drawn.crow_indices().numpy(), expected.indptr)
+    np.testing.assert_array_equal(drawn.col_indices().numpy(), expected.indices)
+    np.testing.assert_allclose(drawn.values().numpy(), expected.data, rtol=1e-6)
+    if needs == ("adjacency",):
+        np.testing.assert_array_equal(graph.degree.numpy().ravel(), np.asarray(A.sum(axis=1)).ravel())
 
 
 def test_symmetric_adjacency_backward_is_the_same_product():

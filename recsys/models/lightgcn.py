@@ -17,7 +17,8 @@ class LightGCN(nn.Module):
 
     Same numbers as ``torch_geometric.nn.models.LightGCN`` with the same weights (tested), but
     each layer is one sparse product with its own backward (:class:`SymmetricAdjacency`) instead
-    of message passing that materialises an E × d tensor and renormalises on every call.
+    of message passing that materialises an E × d tensor and renormalises on every call; a
+    training step embeds only the tracks its batch reads (``forward(graph, rows)``).
 
     Nodes follow :mod:`recsys.graph`'s layout (playlists, tracks, then artist and album nodes), so
     a track that sits in one playlist still meets its artist's other tracks. Trained with BPR on
@@ -35,11 +36,12 @@ class LightGCN(nn.Module):
         self.embedding = nn.Embedding(num_nodes, embedding_dim)
         nn.init.xavier_uniform_(self.embedding.weight)  # as PyG's LightGCN
 
-    def forward(self, graph: GraphTensors) -> torch.Tensor:
-        """Embeddings of every node (num_nodes × d)."""
-        return layer_mean_propagation(graph.adjacency, self.embedding.weight, self.num_layers)
+    def forward(self, graph: GraphTensors, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Embeddings of every node (num_nodes × d), or of the nodes ``rows`` only: the same
+        values and gradients for fewer products (what a training step needs)."""
+        return layer_mean_propagation(graph.adjacency, self.embedding.weight, self.num_layers, rows)
 
     def loss(self, graph: GraphTensors, batch: Batch) -> torch.Tensor:
-        tracks = self(graph)[graph.track_rows]
-        pos, neg = query_scores(tracks, batch)
+        tracks, local = batch.compact()
+        pos, neg = query_scores(self(graph, tracks + graph.n_playlists), local)
         return bpr_loss(pos, neg, self.temperature)

@@ -14,8 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recsys.graph import bipartite_adjacency, cooccurrence, shares_playlist, symmetric_normalize
-from recsys.models.common import Batch, GraphTensors, SymmetricAdjacency
+from recsys.graph import bipartite_adjacency, cooccurrence, shares_playlist
+from recsys.models.common import Batch, GraphTensors, SymmetricAdjacency, index_dtype
 
 # The GraphTensors fields a builder can fill; each model class names the ones it reads (graph_inputs).
 GRAPH_FIELDS = ("adjacency", "adjacency_self", "features")
@@ -45,14 +45,75 @@ class GraphBuilder:
         return 0 if self.features is None else self.features.shape[1]
 
     def build(self, R: sp.csr_matrix) -> GraphTensors:
-        A = bipartite_adjacency(R, self.side)
-        graph = GraphTensors(self.n_playlists, self.n_tracks, self.num_nodes, features=self.features)
-        if "adjacency" in self.needs:
-            graph.adjacency = SymmetricAdjacency(symmetric_normalize(A), self.device)
-            graph.degree = torch.from_numpy(np.asarray(A.sum(axis=1), dtype=np.float32)).to(self.device)
-        if "adjacency_self" in self.needs:
-            with_loops = A + sp.identity(A.shape[0], np.float32, "csr")
-            graph.adjacency_self = SymmetricAdjacency(symmetric_normalize(with_loops), self.device)
+        """The graph of all of ``R``'s interactions."""
+        return MessageGraphs(self, R).draw()
+
+
+class MessageGraphs:
+    """The graphs a sampler draws from one interaction matrix ``R``: each keeps a subset of R's
+    interactions (all side edges, self loops where asked) and is normalised ``D^-1/2 A D^-1/2``.
+
+    The full adjacency is laid out once as sorted CSR entries on the builder's device, each
+    tagged with the interaction it comes from (``playlists[i], tracks[i]``: R's entries in
+    row-major order).
+    A draw keeps the visible interactions' entries, so rows stay sorted and the CSR needs no
+    rebuild, and normalises with a scatter-add and two gathers. This replaced rebuilding and
+    renormalising a scipy matrix per step: 0.96 s of a 4.6 s trainer step at 6.6M edges.
+    """
+
+    def __init__(self, builder: GraphBuilder, R: sp.spmatrix):
+        R = sp.csr_matrix(R, dtype=np.float32)
+        R.sum_duplicates()  # canonical: row-major, sorted, as bipartite_adjacency lays it out
+        coo = R.tocoo()
+        self.playlists, self.tracks = coo.row.astype(np.int64), coo.col.astype(np.int64)
+        self.builder, self.shape = builder, R.shape
+        A = bipartite_adjacency(R, builder.side)
+        self.entries = {}
+        if "adjacency" in builder.needs:
+            self.entries["adjacency"] = self._entries(A)
+        if "adjacency_self" in builder.needs:
+            self.entries["adjacency_self"] = self._entries(A + sp.identity(A.shape[0], np.float32, "csr"))
+
+    def _entries(self, A: sp.csr_matrix) -> dict:
+        """``A``'s entries (row, col, weight) and, per entry, its interaction (one past the last for
+        side edges and self loops, which every draw keeps); int32 indices while they fit."""
+        A.sort_indices()
+        n_playlists, n_tracks = self.shape
+        rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+        cols = A.indices.astype(np.int64)
+        is_track = lambda nodes: (nodes >= n_playlists) & (nodes < n_playlists + n_tracks)  # noqa: E731
+        forward = (rows < n_playlists) & is_track(cols)   # playlist -> track, in R's row-major order
+        backward = is_track(rows) & (cols < n_playlists)  # track -> playlist, ordered by (track, playlist)
+        interaction = np.full(A.nnz, len(self.playlists), dtype=np.int64)
+        interaction[forward] = np.arange(len(self.playlists))
+        interaction[backward] = np.lexsort((self.playlists, self.tracks))
+        index = index_dtype(A.nnz)
+        tensor = lambda a, dtype: torch.from_numpy(a).to(dtype).to(self.builder.device)  # noqa: E731
+        return {"rows": tensor(rows, index), "cols": tensor(cols, index),
+                "weights": tensor(A.data, torch.float32), "interaction": tensor(interaction, index)}
+
+    def draw(self, visible: np.ndarray | None = None) -> GraphTensors:
+        """The graph of the interactions ``visible`` marks (one boolean per interaction; None:
+        all of them)."""
+        b = self.builder
+        graph = GraphTensors(b.n_playlists, b.n_tracks, b.num_nodes, features=b.features)
+        keep = None
+        if visible is not None:
+            keep = torch.from_numpy(np.append(visible, True)).to(b.device)
+        for name, e in self.entries.items():
+            rows, cols, weights = e["rows"], e["cols"], e["weights"]
+            if keep is not None:
+                kept = keep[e["interaction"]]
+                rows, cols, weights = rows[kept], cols[kept], weights[kept]
+            degree = torch.zeros(b.num_nodes, device=b.device).index_add_(0, rows, weights)
+            inv_sqrt = torch.where(degree > 0, degree.rsqrt(), 0.0)
+            values = weights * inv_sqrt[rows] * inv_sqrt[cols]
+            crow = torch.cat([rows.new_zeros(1), torch.bincount(rows, minlength=b.num_nodes).cumsum(0)])
+            matrix = torch.sparse_csr_tensor(crow.to(cols.dtype), cols, values, (b.num_nodes, b.num_nodes),
+                                             check_invariants=False)  # built sorted here
+            setattr(graph, name, SymmetricAdjacency(matrix))
+            if name == "adjacency":
+                graph.degree = degree[:, None]
         return graph
 
 
@@ -81,11 +142,10 @@ class ContinuationSampler:
     def __init__(self, R: sp.csr_matrix, builder: GraphBuilder, rng: np.random.Generator, *,
                  holdout: float, batch_size: int, max_seeds: int, negatives: int,
                  with_pair_labels: bool = False):
-        coo = sp.csr_matrix(R).tocoo()
-        self.rows, self.cols = coo.row.astype(np.int64), coo.col.astype(np.int64)
+        self.graphs = MessageGraphs(builder, R)
+        self.rows, self.cols = self.graphs.playlists, self.graphs.tracks
         if len(self.rows) == 0:
             raise ValueError("no training interactions")
-        self.shape = R.shape
         self.builder, self.rng = builder, rng
         self.holdout, self.batch_size = holdout, batch_size
         self.max_seeds, self.negatives = max_seeds, negatives
@@ -96,15 +156,16 @@ class ContinuationSampler:
         hidden = rng.random(len(self.rows)) < self.holdout
         if not hidden.any():
             hidden[rng.integers(len(hidden))] = True
-        rows, cols = self.rows[~hidden], self.cols[~hidden]
-        visible = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=self.shape)
+        visible_tracks = self.cols[~hidden]  # row-major, so each playlist's visible tracks are contiguous
+        per_playlist = np.bincount(self.rows[~hidden], minlength=self.builder.n_playlists)
+        indptr = np.concatenate([[0], np.cumsum(per_playlist)])
         picked = rng.choice(np.flatnonzero(hidden), size=self.batch_size)
         playlists, positives = self.rows[picked], self.cols[picked]
 
-        starts, counts = visible.indptr[playlists], np.diff(visible.indptr)[playlists]
+        starts, counts = indptr[playlists], np.diff(indptr)[playlists]
         offsets = (rng.random((self.batch_size, self.max_seeds)) * counts[:, None]).astype(np.int64)
-        positions = np.minimum(starts[:, None] + offsets, max(visible.nnz - 1, 0))
-        seeds = visible.indices[positions].astype(np.int64)
+        positions = np.minimum(starts[:, None] + offsets, max(len(visible_tracks) - 1, 0))
+        seeds = visible_tracks[positions]
         n_seeds = rng.integers(1, self.max_seeds + 1, size=self.batch_size)
         seed_mask = (np.arange(self.max_seeds)[None, :] < n_seeds[:, None]) & (counts[:, None] > 0)
         keep = seed_mask.any(1)  # a playlist with every edge hidden has no query this step
@@ -121,4 +182,4 @@ class ContinuationSampler:
                       positives=tensor(positives[keep]), negatives=tensor(negatives[keep]),
                       anchors=tensor(seeds[keep, 0]),
                       negative_labels=None if labels is None else tensor(labels))
-        return self.builder.build(visible), batch
+        return self.graphs.draw(~hidden), batch
