@@ -205,11 +205,12 @@ def report_markdown(report: dict) -> str:
 
 
 def compare(dataset, split, names: Sequence[str], *, k: int = 20, gnn_overrides: dict | None = None,
-            on_result=None) -> tuple[dict, dict]:
+            model_overrides: dict[str, dict] | None = None, on_result=None) -> tuple[dict, dict]:
     """Fit every baseline in ``names`` (tuned on the validation queries), train every GNN
     (``recsys.training.train_model``) on ``split.train`` and fit the hybrid (``"hybrid"``, on
     the LightGCN embeddings, trained for it when not named); measure each on the test queries,
-    ranking only ``split.catalog``.
+    ranking only ``split.catalog``. ``gnn_overrides`` are training settings for every GNN,
+    ``model_overrides[name]`` for one of them (applied over the former).
 
     Returns ``(results, trained)``: per-model report rows, and each GNN's ``TrainResult`` and the
     hybrid's ``HybridModel`` (so a caller can publish exactly what was measured). ``on_result(name, results,
@@ -221,19 +222,24 @@ def compare(dataset, split, names: Sequence[str], *, k: int = 20, gnn_overrides:
 
     R = interaction_matrix(split.train, dataset.n_playlists, dataset.n_tracks)
     results, trained = {}, {}
+
+    def train(gnn: str):
+        settings = {**(gnn_overrides or {}), **(model_overrides or {}).get(gnn, {})}
+        return _gnn_trainer()(dataset, split, gnn, settings or None)
+
     for name in names:
         if name in BASELINES:
             scorer, seconds, config, notes = fit_baseline(BASELINES[name], R, dataset, split, k)
         elif name == HYBRID:
             fit_hybrid, embedding_model = _hybrid_fitter()
             if embedding_model not in trained:
-                trained[embedding_model] = _gnn_trainer()(dataset, split, embedding_model, gnn_overrides or None)
+                trained[embedding_model] = train(embedding_model)
             model = trained[name] = fit_hybrid(dataset, split, trained[embedding_model], k=k)
             scorer, seconds, config = RankerScorer(model.ranker(), split.catalog), model.seconds, model.config
             notes = (f"served ranking: {embedding_model} embeddings + item and playlist neighbourhoods; "
                      f"blend chosen among {len(model.trials)} on validation NDCG@500")
         else:
-            result = trained[name] = _gnn_trainer()(dataset, split, name, gnn_overrides or None)
+            result = trained[name] = train(name)
             scorer, seconds, config = EmbeddingScorer(result.embeddings), result.seconds, result.config
             notes = (f"embeddings alone; best of {len(result.curves)} epochs at epoch "
                      f"{result.metrics.get('best_epoch', len(result.curves))}")

@@ -34,7 +34,8 @@ NEIGHBOURS = 200
 # Artist and album weights of the item profiles, as tuned for ItemKNN+artist on the embedded data.
 ARTIST_WEIGHT, ALBUM_WEIGHT = 1.0, 0.5
 # Searched on validation; the rest of Blend keeps its defaults.
-BLEND_GRID = tuple({"playlist": p, "embedding": e} for p, e in itertools.product((1.0, 2.0, 4.0), (0.1, 0.3)))
+BLEND_GRID = tuple({"playlist": p, "playlist_power": w, "embedding": e}
+                   for p, w, e in itertools.product((1.0, 2.0, 4.0), (1.0, 2.0), (0.1, 0.3)))
 
 
 @dataclass
