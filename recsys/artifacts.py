@@ -56,7 +56,6 @@ from recsys.scoring import l2_normalize
 SCHEMA_VERSION = 1
 
 MANIFEST = "manifest.json"
-REPORT = "report.json"  # the model comparison, at the top of the models directory
 # Beside the manifest, not in it (a file cannot hold its own digest), and not in CURRENT (which
 # names one version only): published in the same rename as the version directory.
 MANIFEST_SHA256 = "manifest.sha256"
@@ -501,26 +500,6 @@ def _parse_json(path: Path, content: bytes):
         raise ArtifactError(f"{path}: unreadable (JSON nested too deeply)") from exc
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise ArtifactError(f"{path}: unreadable ({exc})") from exc
-
-
-def read_report(models_dir: str | os.PathLike) -> dict | None:
-    """The model comparison report (``report.json`` of ``models_dir``, written by
-    ``recsys.evaluation.write_report``); None when there is none. ArtifactError naming the file
-    when it cannot be read or parsed, or lacks the structure the app shows."""
-    path = Path(models_dir) / REPORT
-    try:
-        content = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ArtifactError(f"{path}: unreadable ({exc})") from exc
-    report = _parse_json(path, content)
-    if not isinstance(report, dict) or not isinstance(report.get("meta", {}), dict):
-        raise ArtifactError(f"{path}: not a comparison report (an object with a 'meta' object)")
-    models = report.get("models", [])
-    if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
-        raise ArtifactError(f"{path}: 'models' is not a list of objects")
-    return report
 
 
 def _check_manifest_digest(path: Path, content: bytes) -> None:

@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     artifacts.set_defaults(func=_handler("recsys.artifacts:run_cli"))
     # -- end artifacts --
 
-    # -- evaluate (recsys/evaluation.py); the last line printed is the report.json path --
+    # -- evaluate (recsys/experiments.py); the last line printed is the report.json path --
     evaluate = commands.add_parser(
         "evaluate", help="compare models on held-out playlists; writes report.{md,json} (standard "
         "protocol) and report-cold-track.{md,json}")
@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--k", type=int, default=20, help="cut-off of the @K metrics (default: %(default)s)")
     evaluate.add_argument("--set", action="append", metavar="KEY=VALUE",
                           help="GNN training option passed to every GNN, e.g. --set epochs=5 (repeatable)")
-    evaluate.set_defaults(func=_handler("recsys.evaluation:run"))
+    evaluate.set_defaults(func=_handler("recsys.experiments:run"))
     # -- end evaluate --
     return parser
 
