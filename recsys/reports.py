@@ -11,7 +11,7 @@ from pathlib import Path
 
 from recsys.errors import RecsysError
 from recsys.evaluation import HEADLINE, METRIC_COLUMNS
-from recsys.artifacts import atomic_write
+from recsys.files import atomic_write
 
 REPORT = "report.json"  # the headline comparison, at the top of the models directory
 REPORT_SCHEMA_VERSION = 2
