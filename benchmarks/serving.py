@@ -29,7 +29,7 @@ import faiss  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from recsys import Recommender  # noqa: E402
-from recsys.artifacts import publish  # noqa: E402
+from recsys.training.artifact_writer import write_artifact  # noqa: E402
 from recsys.projection import project  # noqa: E402
 from recsys.scoring import seed_query  # noqa: E402
 from recsys.serving import index as index_module  # noqa: E402
@@ -124,7 +124,7 @@ def bench_catalog(n: int, n_queries: int, workdir: Path, *, sweep: bool) -> None
     embeddings, catalog, labels = synthetic_catalog(n)
     print(f"synthetic data           {time.perf_counter() - start:8.1f} s")
     start = time.perf_counter()
-    path = publish(workdir, f"synthetic{n}", embeddings=embeddings, catalog=catalog, curves=None,
+    path = write_artifact(workdir, f"synthetic{n}", embeddings=embeddings, catalog=catalog, curves=None,
                    config={"synthetic": True}, dataset_meta={"name": "synthetic"}, metrics={},
                    projection=np.zeros((n, 2), dtype=np.float32))
     print(f"publish                  {time.perf_counter() - start:8.1f} s")

@@ -17,46 +17,36 @@ Layout::
           <name>.npy              optional named arrays (``Artifact.arrays``): the hybrid's item
                                   neighbourhoods and playlist lists (recsys.serving.continuation)
 
-A version is written into a hidden temporary directory beside its final place and renamed into
+A version is written (``recsys.training.artifact_writer``) into a hidden temporary directory beside its final place and renamed into
 place; ``CURRENT`` is replaced atomically and last. A crash at any moment therefore leaves the
 previous version current and loadable, and a half-written directory is never listed. Loading
 checks the manifest against its own sha256 and its structure first, then every file's size and
 sha256, the embedding shape and dtype, and reads ``.npy`` files without pickle; any failure is an
 ``ArtifactError`` naming the file.
 
-Torch-free: numpy, pandas and pyarrow only.
+Torch-free: numpy, pandas and pyarrow only; nothing here reaches the projection (openTSNE) code.
 """
 from __future__ import annotations
 
-import ctypes
-import datetime as _dt
-import errno
 import hashlib
 import json
 import os
 import re
 import shutil
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from importlib import metadata
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
 
 from recsys.errors import RecsysError
-from recsys.scoring import l2_normalize
+from recsys.files import STALE_LEFTOVER_SECONDS, atomic_write, sha256
 
 SCHEMA_VERSION = 1
 
 MANIFEST = "manifest.json"
-REPORT = "report.json"  # the model comparison, at the top of the models directory
 # Beside the manifest, not in it (a file cannot hold its own digest), and not in CURRENT (which
 # names one version only): published in the same rename as the version directory.
 MANIFEST_SHA256 = "manifest.sha256"
@@ -71,15 +61,12 @@ ARRAY_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # Hidden work directories: a publish in progress, a version being deleted. A crash can leave
 # one behind; prune removes those older than STALE_LEFTOVER_SECONDS (a live publish is younger).
 LEFTOVER_PREFIXES = (".publishing-", ".pruning-")
-STALE_LEFTOVER_SECONDS = 3600
 
 CURRENT = "CURRENT"
 DEFAULT = "DEFAULT"
 
 CATALOG_COLUMNS = ("track_id", "name", "artist", "album", "artist_id", "n_playlists")
 EMBEDDING_DTYPES = ("float16", "float32")
-# Recorded in every manifest; looked up without importing them (torch is never imported here).
-LIBRARIES = ("numpy", "pandas", "pyarrow", "faiss-cpu", "torch", "torch-geometric", "scipy")
 
 
 class ArtifactError(RecsysError):
@@ -129,284 +116,7 @@ class Artifact:
         return projection
 
 
-# --------------------------------------------------------------------------- publishing
-
-def publish(models_dir: str | os.PathLike, model: str, *, embeddings: np.ndarray,
-            catalog: pd.DataFrame, curves: pd.DataFrame | list[dict] | None, config: dict,
-            dataset_meta: dict, metrics: dict, projection: np.ndarray | pd.DataFrame | None = None,
-            dtype: str = "float16", make_current: bool = True, version: str | None = None,
-            arrays: dict[str, np.ndarray] | None = None) -> Path:
-    """Write a new version of ``model`` under ``models_dir`` and return its directory.
-
-    ``embeddings`` (n × d) are L2-normalised and stored as ``dtype``; ``catalog`` row i describes
-    embedding row i and needs CATALOG_COLUMNS. ``projection`` (n × 2) is computed with
-    ``recsys.projection.project`` when not given. ``config`` (model and hyper-parameters),
-    ``dataset_meta`` (name, fingerprint, counts) and ``metrics`` go into the manifest as given.
-    ``arrays`` (name -> numpy array) are stored as ``<name>.npy`` under the same checksums.
-    With ``make_current`` the model's CURRENT pointer moves to the new version (last step).
-    """
-    arrays = arrays or {}
-    for name in arrays:
-        if not isinstance(name, str) or not ARRAY_NAME.fullmatch(name):
-            raise ArtifactError(f"array name {name!r}: expected lowercase letters, digits and '_'")
-    _check_name(model, "model name")
-    if dtype not in EMBEDDING_DTYPES:
-        raise ArtifactError(f"dtype {dtype!r}: expected one of {EMBEDDING_DTYPES}")
-    vectors = _checked_embeddings(embeddings, catalog)
-    catalog = _checked_catalog(catalog)
-    stored = l2_normalize(vectors).astype(dtype)
-    if projection is None:
-        from recsys.projection import project
-        projection = project(stored)
-    projection = _checked_projection(projection, len(catalog))
-    curves = pd.DataFrame(curves if curves is not None else [])
-
-    model_dir = Path(models_dir) / model
-    model_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=LEFTOVER_PREFIXES[0], dir=model_dir))
-    tmp.chmod(0o755)  # mkdtemp makes it 0700; an app running as another user must read it
-    try:
-        np.save(tmp / EMBEDDINGS, stored, allow_pickle=False)
-        catalog.to_parquet(tmp / CATALOG, index=False)
-        curves.to_csv(tmp / CURVES, index=False)
-        projection.to_parquet(tmp / PROJECTION, index=False)
-        for name, array in arrays.items():
-            np.save(tmp / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
-        stored_files = (*DATA_FILES, *(f"{name}.npy" for name in arrays))
-        files = {name: _file_record(tmp / name) for name in stored_files}
-        if version is None:
-            version = _new_version(files[EMBEDDINGS]["sha256"], files[CATALOG]["sha256"])
-        _check_name(version, "version")
-        if (model_dir / version).exists():
-            raise ArtifactError(f"{model_dir / version}: version already exists")
-        manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "model": model,
-            "version": version,
-            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "config": config,
-            "dataset": dataset_meta,
-            "metrics": metrics,
-            "embedding": {"rows": int(stored.shape[0]), "dim": int(stored.shape[1]),
-                          "dtype": dtype, "l2_normalized": True},
-            "libraries": _library_versions(),
-            "git_commit": _git_commit(),
-            "arrays": sorted(arrays),
-            "files": files,
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
-        (tmp / MANIFEST_SHA256).write_text(f"{_sha256(tmp / MANIFEST)}  {MANIFEST}\n")
-        publish_dir(tmp, model_dir / version)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if make_current:
-        _write_pointer(model_dir / CURRENT, version)
-    return model_dir / version
-
-
-def _checked_embeddings(embeddings, catalog) -> np.ndarray:
-    vectors = np.asarray(embeddings)
-    if vectors.ndim != 2 or vectors.shape[1] == 0:
-        raise ArtifactError(f"embeddings: expected a 2-D (tracks × dim) array, got shape {vectors.shape}")
-    if vectors.shape[0] != len(catalog):
-        raise ArtifactError(f"embeddings have {vectors.shape[0]} rows but the catalog has {len(catalog)}")
-    if not np.issubdtype(vectors.dtype, np.floating) or not np.isfinite(vectors).all():
-        raise ArtifactError("embeddings: expected finite floating-point values")
-    return vectors
-
-
-def _checked_catalog(catalog: pd.DataFrame) -> pd.DataFrame:
-    missing = [c for c in CATALOG_COLUMNS if c not in catalog.columns]
-    if missing:
-        raise ArtifactError(f"catalog is missing columns {missing}")
-    if catalog["track_id"].isna().any() or catalog["track_id"].duplicated().any():
-        raise ArtifactError("catalog: track_id must be present and unique on every row")
-    catalog = catalog.reset_index(drop=True).copy()
-    for col in ("track_id", "name", "artist", "album", "artist_id"):
-        catalog[col] = catalog[col].fillna("").astype("string")
-    catalog["n_playlists"] = catalog["n_playlists"].astype(np.int32)
-    return catalog
-
-
-def _checked_projection(projection, n_rows: int) -> pd.DataFrame:
-    frame = projection if isinstance(projection, pd.DataFrame) else pd.DataFrame(
-        np.asarray(projection, dtype=np.float32).reshape(-1, 2), columns=["x", "y"])
-    if list(frame.columns[:2]) != ["x", "y"] or len(frame) != n_rows:
-        raise ArtifactError(f"projection: expected columns x, y and {n_rows} rows, "
-                            f"got {list(frame.columns)} and {len(frame)} rows")
-    return frame.astype({"x": np.float32, "y": np.float32}).reset_index(drop=True)
-
-
-def _new_version(*hashes: str) -> str:
-    now = _dt.datetime.now(_dt.timezone.utc)
-    stamp = now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z"  # ms: sortable
-    return f"{stamp}-{hashlib.sha256(''.join(hashes).encode()).hexdigest()[:8]}"
-
-
-def _check_name(name: str, what: str) -> None:
-    if not isinstance(name, str) or not name or name.startswith(".") or "/" in name or "\\" in name:
-        raise ArtifactError(f"{what} {name!r}: must be a non-empty name without '/' or a leading '.'")
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (Path, _dt.datetime)):
-        return str(value)
-    raise TypeError(f"manifest value {value!r} of type {type(value).__name__} is not JSON-serialisable")
-
-
-def _library_versions() -> dict:
-    versions = {"python": sys.version.split()[0]}
-    for name in LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-                             capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() or None
-
-
-def _file_record(path: Path) -> dict:
-    return {"sha256": _sha256(path), "bytes": path.stat().st_size}
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Create or replace ``path`` with what ``write(file)`` writes, through a temporary file
-    beside it, fsync and ``os.replace``: a reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; an app running as another user must read it
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False where the
-    system or file system cannot."""
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):  # not Linux, or a libc without it
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-        return False
-    raise OSError(code, os.strerror(code), str(a), None, str(b))
-
-
-def publish_dir(tmp: Path, dst: Path) -> None:
-    """Put the fully written directory ``tmp`` at ``dst`` (same parent) in one atomic step, so a
-    reader or a crash sees the old directory or the new one, never none or half of one.
-
-    Every file in ``tmp`` and ``tmp`` itself are fsynced first. A new ``dst`` is a rename; an
-    existing one is exchanged with ``tmp`` (which then holds the old content and is removed; a
-    crash leaves it as a leftover for ``remove_leftovers``). Where the system cannot exchange,
-    the old ``dst`` is renamed aside to ``.<name>.old-<pid>`` first, and ``remove_leftovers``
-    puts it back if a crash came between the two renames. The parent is fsynced last."""
-    for file in tmp.iterdir():
-        if file.is_file():
-            _fsync_file(file)
-    _fsync_dir(tmp)
-    if not dst.exists():
-        os.rename(tmp, dst)
-    elif _exchange(tmp, dst):
-        _fsync_dir(dst.parent)
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.rename(dst, old)
-        os.rename(tmp, dst)
-        _fsync_dir(dst.parent)
-        shutil.rmtree(old, ignore_errors=True)
-    _fsync_dir(dst.parent)
-
-
-def remove_leftovers(dst: Path, stale_seconds: float = STALE_LEFTOVER_SECONDS) -> list[Path]:
-    """Tidy what crashed writers of ``dst`` left beside it (``.<name>.*``): an old copy renamed
-    aside goes back to ``dst`` when ``dst`` is missing, else goes; temporary directories older
-    than ``stale_seconds`` go (a live writer's is younger). Returns the paths removed."""
-    removed = []
-    for aside in sorted(dst.parent.glob(f".{dst.name}.old-*")):
-        if not dst.exists():
-            os.rename(aside, dst)
-            continue
-        shutil.rmtree(aside, ignore_errors=True)
-        removed.append(aside)
-    cutoff = time.time() - stale_seconds
-    for leftover in dst.parent.glob(f".{dst.name}.*"):
-        if leftover.is_dir() and leftover.stat().st_mtime < cutoff:
-            shutil.rmtree(leftover, ignore_errors=True)
-            removed.append(leftover)
-    return removed
-
-
-def write_cache_file(path: Path, write: Callable[[BinaryIO], object], replaces: str) -> None:
-    """``atomic_write`` a derived file kept beside an artifact (``.index-cache/``), then its
-    ``<name>.sha256`` sidecar, which ``cache_file_intact`` checks before the file is used. The
-    other files matching the glob ``replaces`` (caches of older content) go, with their sidecars."""
-    atomic_write(path, write)
-    sidecar = path.with_name(path.name + ".sha256")
-    atomic_write(sidecar, lambda f: f.write(f"{_sha256(path)}  {path.name}\n".encode()))
-    for stale in path.parent.glob(replaces):
-        if stale != path:
-            stale.unlink(missing_ok=True)
-            stale.with_name(stale.name + ".sha256").unlink(missing_ok=True)
-
-
-def cache_file_intact(path: Path) -> bool:
-    """Whether ``path`` and its sidecar exist and agree (written whole by ``write_cache_file``,
-    not damaged or replaced since). A caller rebuilds on False."""
-    try:
-        recorded = path.with_name(path.name + ".sha256").read_bytes().split()
-        return recorded == [_sha256(path).encode(), path.name.encode()]
-    except OSError:
-        return False
-
-
-def _write_pointer(path: Path, value: str) -> None:
+def write_pointer(path: Path, value: str) -> None:
     """Replace a one-line pointer file (CURRENT, DEFAULT) atomically."""
     atomic_write(path, lambda f: f.write(f"{value}\n".encode()))
 
@@ -417,6 +127,11 @@ def _read_pointer(path: Path) -> str | None:
     except FileNotFoundError:
         return None
     return value or None
+
+
+def check_name(name: str, what: str) -> None:
+    if not isinstance(name, str) or not name or name.startswith(".") or "/" in name or "\\" in name:
+        raise ArtifactError(f"{what} {name!r}: must be a non-empty name without '/' or a leading '.'")
 
 
 # --------------------------------------------------------------------------- loading
@@ -503,26 +218,6 @@ def _parse_json(path: Path, content: bytes):
         raise ArtifactError(f"{path}: unreadable ({exc})") from exc
 
 
-def read_report(models_dir: str | os.PathLike) -> dict | None:
-    """The model comparison report (``report.json`` of ``models_dir``, written by
-    ``recsys.evaluation.write_report``); None when there is none. ArtifactError naming the file
-    when it cannot be read or parsed, or lacks the structure the app shows."""
-    path = Path(models_dir) / REPORT
-    try:
-        content = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ArtifactError(f"{path}: unreadable ({exc})") from exc
-    report = _parse_json(path, content)
-    if not isinstance(report, dict) or not isinstance(report.get("meta", {}), dict):
-        raise ArtifactError(f"{path}: not a comparison report (an object with a 'meta' object)")
-    models = report.get("models", [])
-    if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
-        raise ArtifactError(f"{path}: 'models' is not a list of objects")
-    return report
-
-
 def _check_manifest_digest(path: Path, content: bytes) -> None:
     digest_path = path.with_name(MANIFEST_SHA256)
     try:
@@ -577,7 +272,7 @@ def _check_file(path: Path, record: dict) -> None:
     size = path.stat().st_size
     if size != record["bytes"]:
         raise ArtifactError(f"{path}: {size} bytes, manifest says {record['bytes']} (truncated or replaced)")
-    if _sha256(path) != record["sha256"]:
+    if sha256(path) != record["sha256"]:
         raise ArtifactError(f"{path}: sha256 checksum mismatch (file is corrupted or was modified)")
 
 
@@ -660,13 +355,13 @@ def list_artifacts(models_dir: str | os.PathLike = "models") -> list[dict]:
 
 def promote(models_dir: str | os.PathLike, model: str, version: str) -> Path:
     """Make ``version`` the current one, after verifying it."""
-    _check_name(version, "version")
+    check_name(version, "version")
     path = Path(models_dir) / model / version
     if not (path / MANIFEST).is_file():
         raise ArtifactError(f"{path}: no such version of {model!r} "
                             f"(versions: {versions(models_dir, model) or 'none'})")
     verify(path)
-    _write_pointer(Path(models_dir) / model / CURRENT, version)
+    write_pointer(Path(models_dir) / model / CURRENT, version)
     return path
 
 
@@ -700,57 +395,8 @@ def set_default_model(models_dir: str | os.PathLike, model: str) -> None:
     """Name ``model`` (which must have a current version) as the app's default."""
     if current_version(models_dir, model) is None:
         raise ArtifactError(f"{Path(models_dir) / model / CURRENT}: {model!r} has no current version")
-    _write_pointer(Path(models_dir) / DEFAULT, model)
+    write_pointer(Path(models_dir) / DEFAULT, model)
 
 
 def default_model(models_dir: str | os.PathLike = "models") -> str | None:
     return _read_pointer(Path(models_dir) / DEFAULT)
-
-
-# --------------------------------------------------------------------------- command line
-
-def run_cli(args) -> int:
-    """``python -m recsys artifacts list | verify | promote | prune | default``."""
-    models_dir = args.models_dir
-    if args.action == "list":
-        rows = list_artifacts(models_dir)
-        if not rows:
-            print(f"no artifacts in {models_dir}")
-        default = default_model(models_dir)
-        for row in rows:
-            if "error" in row:
-                print(f"  {row['model']}/{row['version']}  ERROR {row['error']}")
-                continue
-            flags = "*" if row["current"] else " "
-            metrics = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                               for k, v in row["metrics"].items())
-            print(f"{flags} {row['model']}/{row['version']}  {row['rows']}×{row['dim']} {row['dtype']}"
-                  f"  {row['created_at']}  {metrics}"
-                  + ("  [default model]" if row["current"] and row["model"] == default else ""))
-        return 0
-    if args.action == "verify":
-        targets = args.targets or [f"{r['model']}/{r['version']}" for r in list_artifacts(models_dir)]
-        failures = 0
-        for target in targets:
-            try:
-                artifact = verify(target, models_dir)
-            except ArtifactError as exc:
-                failures += 1
-                print(f"FAIL {target}: {exc}")
-            else:
-                print(f"ok   {artifact.model}/{artifact.version} ({artifact.path})")
-        return 1 if failures else 0
-    if args.action == "promote":
-        print(promote(models_dir, args.model, args.version))
-        return 0
-    if args.action == "prune":
-        removed = prune(models_dir, args.model, keep=args.keep)
-        for path in removed:
-            print(f"removed {path}")
-        print(f"kept {len(versions(models_dir, args.model))} version(s) of {args.model}")
-        return 0
-    if args.action == "default":
-        set_default_model(models_dir, args.model)
-        print(f"default model: {args.model}")
-        return 0
-    raise ArtifactError(f"unknown artifacts action {args.action!r}")

@@ -27,6 +27,56 @@ def _stats(args) -> int:
     return 0
 
 
+def _artifacts(args) -> int:
+    """``python -m recsys artifacts list | verify | promote | prune | default``: prints what
+    ``recsys.artifacts`` returns."""
+    from recsys import artifacts
+
+    models_dir = args.models_dir
+    if args.action == "list":
+        rows = artifacts.list_artifacts(models_dir)
+        if not rows:
+            print(f"no artifacts in {models_dir}")
+        default = artifacts.default_model(models_dir)
+        for row in rows:
+            if "error" in row:
+                print(f"  {row['model']}/{row['version']}  ERROR {row['error']}")
+                continue
+            flags = "*" if row["current"] else " "
+            metrics = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in row["metrics"].items())
+            print(f"{flags} {row['model']}/{row['version']}  {row['rows']}×{row['dim']} {row['dtype']}"
+                  f"  {row['created_at']}  {metrics}"
+                  + ("  [default model]" if row["current"] and row["model"] == default else ""))
+        return 0
+    if args.action == "verify":
+        targets = args.targets or [f"{r['model']}/{r['version']}" for r in artifacts.list_artifacts(models_dir)]
+        failures = 0
+        for target in targets:
+            try:
+                artifact = artifacts.verify(target, models_dir)
+            except artifacts.ArtifactError as exc:
+                failures += 1
+                print(f"FAIL {target}: {exc}")
+            else:
+                print(f"ok   {artifact.model}/{artifact.version} ({artifact.path})")
+        return 1 if failures else 0
+    if args.action == "promote":
+        print(artifacts.promote(models_dir, args.model, args.version))
+        return 0
+    if args.action == "prune":
+        removed = artifacts.prune(models_dir, args.model, keep=args.keep)
+        for path in removed:
+            print(f"removed {path}")
+        print(f"kept {len(artifacts.versions(models_dir, args.model))} version(s) of {args.model}")
+        return 0
+    if args.action == "default":
+        artifacts.set_default_model(models_dir, args.model)
+        print(f"default model: {args.model}")
+        return 0
+    raise artifacts.ArtifactError(f"unknown artifacts action {args.action!r}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m recsys", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -95,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     train.set_defaults(func=_handler("recsys.training.cli:run"))
 
-    # -- artifacts (recsys/artifacts.py) --
+    # -- artifacts (recsys/artifacts.py, printed by _artifacts) --
     artifacts = commands.add_parser("artifacts", help="list, verify, promote or prune model versions")
     where = argparse.ArgumentParser(add_help=False)
     where.add_argument("--models-dir", default="models", help="artifact root (default: models)")
@@ -112,10 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--keep", type=int, default=3, help="newest versions to keep (default: 3)")
     default = actions.add_parser("default", parents=[where], help="set the app's default model")
     default.add_argument("model")
-    artifacts.set_defaults(func=_handler("recsys.artifacts:run_cli"))
+    artifacts.set_defaults(func=_artifacts)
     # -- end artifacts --
 
-    # -- evaluate (recsys/evaluation.py); the last line printed is the report.json path --
+    # -- evaluate (recsys/experiments.py); the last line printed is the report.json path --
     evaluate = commands.add_parser(
         "evaluate", help="compare models on held-out playlists; writes report.{md,json} (standard "
         "protocol) and report-cold-track.{md,json}")
@@ -133,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--k", type=int, default=20, help="cut-off of the @K metrics (default: %(default)s)")
     evaluate.add_argument("--set", action="append", metavar="KEY=VALUE",
                           help="GNN training option passed to every GNN, e.g. --set epochs=5 (repeatable)")
-    evaluate.set_defaults(func=_handler("recsys.evaluation:run"))
+    evaluate.set_defaults(func=_handler("recsys.experiments:run"))
     # -- end evaluate --
     return parser
 

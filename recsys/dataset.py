@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from recsys.artifacts import publish_dir, remove_leftovers
+from recsys.files import publish_dir, remove_leftovers
 from recsys.errors import RecsysError
 from recsys.text import album_key, artist_key, track_key
 
@@ -369,7 +369,7 @@ class DatasetWriter:
 
 def replace_dir(src: Path, dst: Path) -> None:
     """Publish the fully written dataset directory ``src`` at ``dst`` in one atomic, fsynced step
-    (``recsys.artifacts.publish_dir``), then tidy what crashed earlier writers left beside it."""
+    (``recsys.files.publish_dir``), then tidy what crashed earlier writers left beside it."""
     publish_dir(src, dst)
     remove_leftovers(dst)
 

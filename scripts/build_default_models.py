@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from recsys.artifacts import prune, set_default_model  # noqa: E402
-from recsys.evaluation import HYBRID, compare, report_meta, write_report  # noqa: E402
+from recsys.experiments import HYBRID, compare  # noqa: E402
+from recsys.reports import report_meta, write_report  # noqa: E402
 from recsys.ingest.csv import ingest_csv  # noqa: E402
 from recsys.models import GNN_MODELS  # noqa: E402
 from recsys.models.baselines import BASELINES  # noqa: E402

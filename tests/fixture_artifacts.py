@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.artifacts import publish, set_default_model
+from recsys.artifacts import set_default_model
+from recsys.training.artifact_writer import write_artifact
 from recsys.dataset import AUDIO_FEATURES
 from recsys.text import track_key
 
@@ -106,7 +107,7 @@ def make_fixture_artifact(models_dir: str | Path, model: str = "fixture", *, dty
     catalog = fixture_catalog(audio_features, local_names)
     curves = [{"epoch": e, "train_loss": 0.7 / e, "val_recall@20": 0.1 * e, "val_ndcg@20": 0.05 * e,
                "seconds": 0.01} for e in (1, 2, 3)]
-    path = publish(
+    path = write_artifact(
         models_dir, model,
         embeddings=fixture_embeddings(catalog, seed),
         catalog=catalog,

@@ -549,7 +549,7 @@ print("torch" in sys.modules)
 
 
 def test_training_page_shows_curves_metrics_and_the_comparison_report(models_dir):
-    from recsys.evaluation import write_report
+    from recsys.reports import write_report
 
     result = {"ndcg_at_500": 0.4, "r_precision": 0.2, "clicks": 2.5, "recall_at_100": 0.3, "ndcg_at_k": 0.3,
               "recall_at_k": 0.1, "hit_rate_at_k": 0.8, "precision_at_k": 0.25, "coverage": 0.07,

@@ -129,19 +129,19 @@ def test_replacing_a_dataset_is_one_fsynced_atomic_step(tmp_path, monkeypatch):
     with every file on disk before it is published."""
     import os
 
-    from recsys import artifacts
+    from recsys import files
 
     out = tmp_path / "ds"
     write_dataset(from_rows(small_rows(), name="old", source="test"), out)
     events = []
-    real_fsync_file, real_fsync_dir, real_exchange = artifacts._fsync_file, artifacts._fsync_dir, artifacts._exchange
-    monkeypatch.setattr(artifacts, "_fsync_file", lambda p: (events.append(("fsync", p.name)), real_fsync_file(p)))
-    monkeypatch.setattr(artifacts, "_fsync_dir", lambda p: (events.append(("fsync", p.name)), real_fsync_dir(p)))
-    monkeypatch.setattr(artifacts, "_exchange", lambda a, b: (events.append(("publish", b.name)), real_exchange(a, b))[1])
+    real_fsync_file, real_fsync_dir, real_exchange = files.fsync_file, files.fsync_dir, files._exchange
+    monkeypatch.setattr(files, "fsync_file", lambda p: (events.append(("fsync", p.name)), real_fsync_file(p)))
+    monkeypatch.setattr(files, "fsync_dir", lambda p: (events.append(("fsync", p.name)), real_fsync_dir(p)))
+    monkeypatch.setattr(files, "_exchange", lambda a, b: (events.append(("publish", b.name)), real_exchange(a, b))[1])
 
     def crash_after_publishing(*args, **kwargs):  # a kill right after the step that publishes
         raise KeyboardInterrupt
-    monkeypatch.setattr(artifacts.shutil, "rmtree", crash_after_publishing)
+    monkeypatch.setattr(files.shutil, "rmtree", crash_after_publishing)
     monkeypatch.setattr(os, "rename", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))  # the old way
     with pytest.raises(KeyboardInterrupt):
         write_dataset(from_rows(small_rows(), name="new", source="test"), out)
@@ -159,10 +159,10 @@ def test_replacing_a_dataset_is_one_fsynced_atomic_step(tmp_path, monkeypatch):
 def test_a_dataset_renamed_aside_by_a_crash_is_put_back(tmp_path):
     """Where the system cannot exchange two directories, the old one is renamed aside first; a
     crash before the new one arrives leaves it there, and the next writer puts it back."""
-    from recsys import artifacts
+    from recsys import files
 
     out = tmp_path / "ds"
     write_dataset(from_rows(small_rows(), name="old", source="test"), out)
     out.rename(tmp_path / ".ds.old-12345")
-    artifacts.remove_leftovers(out)
+    files.remove_leftovers(out)
     assert load_dataset(out).meta["name"] == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["ds"]

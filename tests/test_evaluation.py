@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from recsys.dataset import write_dataset
-from recsys.evaluation import EmbeddingScorer, evaluate, rank, tune, write_report
+from recsys.evaluation import EmbeddingScorer, evaluate, rank, tune
+from recsys.reports import REPORT, ReportError, read_report, write_report
 from recsys.scoring import l2_normalize, seed_query
 from recsys.splits import Query
 
@@ -86,6 +87,31 @@ def test_write_report_orders_models_and_documents_the_run(tmp_path):
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert "| strong | 0.4000 | 0.1000 | 4.00 | 0.6000 | 0.2000 |" in markdown
     assert "NDCG@500" in markdown and "NDCG@20" in markdown and "a/b" in markdown   # a pipe in notes cannot break the table
+
+
+
+def test_read_report_reads_what_write_report_wrote(tmp_path):
+    base = {"n_queries": 3, "k": 20, "r_precision": 0.1, "recall_at_k": 0.2, "hit_rate_at_k": 0.5,
+            "precision_at_k": 0.1, "clicks": 4.0, "coverage": 0.3, "ms_per_query": 1.5, "ndcg_at_k": 0.2,
+            "recall_at_100": 0.6, "ndcg_at_500": 0.3}
+    assert read_report(tmp_path) is None
+    write_report({"only": base}, tmp_path, meta={"dataset": "toy"})
+    assert read_report(tmp_path) == json.loads((tmp_path / REPORT).read_text())
+
+
+@pytest.mark.parametrize("content, complaint", [
+    ('{"models": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"), (b"\xff\xfe", "unreadable"),
+    ("[1, 2]", "not a comparison report"), ('{"meta": 3}', "not a comparison report"),
+    ('{"models": []}', "schema_version None, this code reads 2"),
+    ('{"schema_version": 1, "models": []}', "schema_version 1, this code reads 2"),
+    ('{"schema_version": 2, "models": [1]}', "'models' is not a list of objects"),
+])
+def test_a_damaged_or_older_report_is_a_report_error(tmp_path, content, complaint):
+    path = tmp_path / REPORT
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ReportError, match=complaint) as failure:
+        read_report(tmp_path)
+    assert str(path) in str(failure.value)
 
 
 def _evaluate_cli(*args, cwd=ROOT):

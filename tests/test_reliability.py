@@ -1,20 +1,13 @@
 """Fast versions of the reliability drills in scripts/drills/ (the full runs and their recorded
 output are in docs/reliability.md): kill -9 during a checkpoint write and during a publish,
 damaged artifact files, and fuzzed ingest and Recommender input."""
-import sys
-from pathlib import Path
-
+import corruption_drill
+import crash_drill
+import fuzz_drill
 import pytest
 from conftest import two_genre_rows
 
 from recsys.dataset import from_rows, write_dataset
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts" / "drills"))
-
-import corruption_drill  # noqa: E402
-import crash_drill  # noqa: E402
-import fuzz_drill  # noqa: E402
 
 TINY_TRAINING = ["--model", "lightgcn", "--epochs", crash_drill.EPOCHS, "--patience", crash_drill.EPOCHS,
                  "--steps-per-epoch", 2, "--batch-size", 64, "--dim", 64, "--val-playlists", 4, "--quiet"]

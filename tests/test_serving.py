@@ -13,7 +13,7 @@ import pytest
 
 from fixture_artifacts import XSS_NAME, fixture_catalog, make_fixture_artifact, track_id_of
 from recsys import Recommender
-from recsys.artifacts import publish
+from recsys.training.artifact_writer import write_artifact
 from recsys.serving import RecommendError
 from recsys.serving.index import CACHE_DIR
 
@@ -46,7 +46,7 @@ def large_models_dir(tmp_path_factory):
     catalog = pd.DataFrame({"track_id": [f"spotify:track:{i:022d}" for i in range(n)],
                             "name": [f"song {i}" for i in range(n)], "artist": [f"artist {a}" for a in artist],
                             "album": "", "artist_id": [f"a{a}" for a in artist], "n_playlists": rng.integers(1, 50, n)})
-    publish(models, "large", embeddings=centres[artist] + 0.6 * rng.normal(size=(n, 32)), catalog=catalog,
+    write_artifact(models, "large", embeddings=centres[artist] + 0.6 * rng.normal(size=(n, 32)), catalog=catalog,
             curves=None, config={}, dataset_meta={}, metrics={}, projection=np.zeros((n, 2)))
     return models
 

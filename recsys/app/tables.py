@@ -120,7 +120,7 @@ def code_span(text: object) -> str:
 
 
 def comparison_table(report: dict) -> pd.DataFrame:
-    """The models of a comparison report (``recsys.evaluation.write_report``'s report.json), best
+    """The models of a comparison report (``recsys.reports.write_report``'s report.json), best
     first: name, the metrics at k (``ndcg_at_k`` shown as ``ndcg@20``), train seconds, ms per
     query and notes."""
     k = report.get("k", "k")

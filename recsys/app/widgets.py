@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from recsys import artifacts
+from recsys import reports
 from recsys.app import describe, recommend_state, tables
 from recsys.app.session import Served
 from recsys.app.tables import code_span, escape_markdown
@@ -293,10 +293,10 @@ def liked_match(match) -> None:
 
 def comparison_report(models_dir) -> None:
     """The model comparison report (``report.json`` in the models directory), or how to make one."""
-    path = models_dir / artifacts.REPORT
+    path = models_dir / reports.REPORT
     try:
-        report = artifacts.read_report(models_dir)
-    except artifacts.ArtifactError as exc:
+        report = reports.read_report(models_dir)
+    except reports.ReportError as exc:
         error("The comparison report cannot be shown", exc)
         return
     if report is None:

@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 # torch flags CSR tensors as beta once per process; the products used here are tested. The
@@ -203,6 +204,22 @@ def query_scores(track_embeddings: torch.Tensor, batch: Batch) -> tuple[torch.Te
 def bpr_loss(pos: torch.Tensor, neg: torch.Tensor, temperature: float) -> torch.Tensor:
     """Bayesian personalised ranking: ``-log σ((s⁺ - s⁻) / τ)`` averaged over the negatives."""
     return -F.logsigmoid((pos.unsqueeze(-1) - neg) / temperature).mean()
+
+
+class BPRModel(nn.Module):
+    """A GNN trained with BPR on the serving query (as PyG's ``BasicGNN`` holds what its models
+    share): a subclass sets ``temperature`` and says which track embeddings a batch reads."""
+
+    temperature: float
+
+    def loss_inputs(self, graph: GraphTensors, batch: Batch) -> tuple[torch.Tensor, Batch]:
+        """Track embeddings (one row per track) and the batch indexing them: every track here; a
+        subclass that can embed only the batch's tracks returns those and the batch re-indexed."""
+        return self(graph)[graph.track_rows], batch
+
+    def loss(self, graph: GraphTensors, batch: Batch) -> torch.Tensor:
+        pos, neg = query_scores(*self.loss_inputs(graph, batch))
+        return bpr_loss(pos, neg, self.temperature)
 
 
 def cooccurrence_loss(track_embeddings: torch.Tensor, batch: Batch, margin: float) -> torch.Tensor:

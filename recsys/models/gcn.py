@@ -4,10 +4,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from recsys.models.common import Batch, GraphTensors, bpr_loss, query_scores
+from recsys.models.common import BPRModel, GraphTensors
 
 
-class FeatureGCN(nn.Module):
+class FeatureGCN(BPRModel):
     r"""GCN (Kipf & Welling, 2017) over track features:
     :math:`H = \hat A\, \sigma(\hat A X W_1) W_2` with :math:`\hat A = D^{-1/2}(A + I)D^{-1/2}`.
 
@@ -32,8 +32,3 @@ class FeatureGCN(nn.Module):
         """Embeddings of every node (num_nodes × d)."""
         h = torch.relu(graph.adjacency_self @ self.layer1(graph.features))
         return graph.adjacency_self @ self.layer2(h)
-
-    def loss(self, graph: GraphTensors, batch: Batch) -> torch.Tensor:
-        tracks = self(graph)[graph.track_rows]
-        pos, neg = query_scores(tracks, batch)
-        return bpr_loss(pos, neg, self.temperature)

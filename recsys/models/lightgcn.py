@@ -4,10 +4,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from recsys.models.common import Batch, GraphTensors, bpr_loss, layer_mean_propagation, query_scores
+from recsys.models.common import Batch, BPRModel, GraphTensors, layer_mean_propagation
 
 
-class LightGCN(nn.Module):
+class LightGCN(BPRModel):
     r"""LightGCN (He et al., SIGIR 2020): learned node embeddings :math:`E^{(0)}` propagated
     without weights or non-linearities, and averaged over layers,
 
@@ -41,7 +41,6 @@ class LightGCN(nn.Module):
         values and gradients for fewer products (what a training step needs)."""
         return layer_mean_propagation(graph.adjacency, self.embedding.weight, self.num_layers, rows)
 
-    def loss(self, graph: GraphTensors, batch: Batch) -> torch.Tensor:
+    def loss_inputs(self, graph: GraphTensors, batch: Batch) -> tuple[torch.Tensor, Batch]:
         tracks, local = batch.compact()
-        pos, neg = query_scores(self(graph, tracks + graph.n_playlists), local)
-        return bpr_loss(pos, neg, self.temperature)
+        return self(graph, tracks + graph.n_playlists), local

@@ -4,10 +4,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from recsys.models.common import Batch, GraphTensors, bpr_loss, query_scores
+from recsys.models.common import BPRModel, GraphTensors
 
 
-class GraphSAGE(nn.Module):
+class GraphSAGE(BPRModel):
     """GraphSAGE (Hamilton et al., 2017) with mean aggregation, trained for link prediction.
 
     A node's input is a projection of its features (tracks: audio or metadata features; other
@@ -46,8 +46,3 @@ class GraphSAGE(nn.Module):
                 x = torch.relu(x)
             out = out + x
         return out
-
-    def loss(self, graph: GraphTensors, batch: Batch) -> torch.Tensor:
-        tracks = self(graph)[graph.track_rows]
-        pos, neg = query_scores(tracks, batch)
-        return bpr_loss(pos, neg, self.temperature)

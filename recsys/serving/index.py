@@ -20,7 +20,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from recsys.artifacts import cache_file_intact, write_cache_file
+from recsys.files import cache_file_intact, write_cache_file
 
 # Exact search streams every vector per query; at 64 dims this stays under ~1 ms up to here.
 FLAT_MAX_ROWS = 50_000

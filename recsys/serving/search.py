@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from recsys.artifacts import cache_file_intact, write_cache_file
+from recsys.files import cache_file_intact, write_cache_file
 from recsys.text import normalize_text
 
 # Rows re-scored by rapidfuzz per query (WRatio costs ~5 µs a row).

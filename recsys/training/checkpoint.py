@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from recsys.artifacts import atomic_write
+from recsys.files import atomic_write
 from recsys.errors import RecsysError
 
 LAST = "last.pt"

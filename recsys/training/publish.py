@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.artifacts import publish
+from recsys.training.artifact_writer import write_artifact
 from recsys.dataset import Dataset
 from recsys.serving.continuation import song_codes
 from recsys.splits import Split
@@ -36,7 +36,7 @@ def publish_result(models_dir: str | os.PathLike, model: str, dataset: Dataset, 
                    make_current: bool = True) -> Path:
     """Publish ``result``'s embeddings as a new version of ``model``; returns its directory.
     The manifest's metrics are the best validation epoch's plus ``extra_metrics`` (e.g. test)."""
-    return publish(models_dir, model, embeddings=result.embeddings, catalog=artifact_catalog(dataset),
+    return write_artifact(models_dir, model, embeddings=result.embeddings, catalog=artifact_catalog(dataset),
                    curves=result.curves, config=result.config, dataset_meta=dataset_meta(dataset, split),
                    metrics={**result.metrics, **(extra_metrics or {})}, dtype=dtype,
                    make_current=make_current,
@@ -48,7 +48,7 @@ def publish_hybrid(models_dir: str | os.PathLike, model: str, dataset: Dataset, 
                    make_current: bool = True) -> Path:
     """Publish the hybrid: its GNN's embeddings and curves, its neighbourhoods as artifact
     arrays, and its blend in the manifest's config (read back by the Recommender)."""
-    return publish(models_dir, model, embeddings=hybrid.embeddings, catalog=artifact_catalog(dataset),
+    return write_artifact(models_dir, model, embeddings=hybrid.embeddings, catalog=artifact_catalog(dataset),
                    curves=hybrid.gnn.curves, config=hybrid.config, dataset_meta=dataset_meta(dataset, split),
                    metrics={**hybrid.gnn.metrics, **(extra_metrics or {})}, make_current=make_current,
                    arrays=hybrid.arrays)

@@ -31,6 +31,7 @@ from serving import FULL_MPD_TRACKS, synthetic_catalog, typo  # noqa: E402
 
 from recsys import artifacts  # noqa: E402
 from recsys.serving import Recommender  # noqa: E402
+from recsys.training.artifact_writer import write_artifact  # noqa: E402
 
 
 def published_catalog(models_dir: Path, n_tracks: int) -> Path:
@@ -39,7 +40,7 @@ def published_catalog(models_dir: Path, n_tracks: int) -> Path:
     if artifacts.current_version(models_dir, model):
         return artifacts.resolve(model, models_dir)
     embeddings, catalog, _ = synthetic_catalog(n_tracks)
-    path = artifacts.publish(models_dir, model, embeddings=embeddings, catalog=catalog, curves=None,
+    path = write_artifact(models_dir, model, embeddings=embeddings, catalog=catalog, curves=None,
                              config={"synthetic": True}, dataset_meta={"name": "synthetic"}, metrics={},
                              projection=np.zeros((n_tracks, 2), dtype=np.float32))
     artifacts.set_default_model(models_dir, model)
