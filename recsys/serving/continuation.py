@@ -124,6 +124,10 @@ class ContinuationRanker:
         query = seed_query(self.embeddings, seeds)
         # Enough nearest tracks to fill the list after exclusions, even for an embedding-only model.
         near_rows, _ = self.nearest(query, max(b.embedding_candidates, 2 * k + len(seeds) + len(banned)))
+        quota = int(min(k, FIRST_PAGE) * b.seed_share) // len(seeds) if len(seeds) > 1 else 0
+        if quota:  # each seed's own nearest tracks, so a seed without neighbourhoods still has picks
+            near_rows = np.concatenate([near_rows, *(self.nearest(np.asarray(self.embeddings[s], dtype=np.float32),
+                                                                  3 * quota + len(seeds))[0] for s in seeds)])
         near_rows = near_rows[near_rows >= 0]
 
         candidates, inverse = np.unique(np.concatenate([item_rows, playlist_rows, near_rows]),
@@ -162,7 +166,6 @@ class ContinuationRanker:
             ok &= _position_in_group(self.artist_codes[candidates]) < max_per_artist
         candidates, scores, because = candidates[ok], scores[ok], because[ok]
 
-        quota = int(min(k, FIRST_PAGE) * b.seed_share) // len(seeds) if len(seeds) > 1 else 0
         chosen = _spread_over_seeds(because, k, quota)
         rows, scores, because = candidates[chosen], scores[chosen], because[chosen]
         if len(rows) < k:
