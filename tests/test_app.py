@@ -564,7 +564,7 @@ def test_training_page_shows_curves_metrics_and_the_comparison_report(models_dir
     assert set(app.multiselect(key="training_metrics").value) == {"train_loss", "val_recall@20",
                                                                    "val_ndcg@20", "seconds"}
     assert app.dataframe[0].value.loc[version, "ndcg@20"] == 0.5  # the manifest's final metrics
-    assert [t.value for t in app.text][0].startswith("Best by NDCG@20: fixture")
+    assert [t.value for t in app.text][0].startswith("Best by NDCG@500: fixture")
     report = app.dataframe[1].value
     assert report["name"].tolist() == ["fixture", "popularity"] and "ndcg@20" in report.columns
     # Notes are listed under the table, where they wrap, not in a cut-off column.

@@ -121,12 +121,12 @@ def code_span(text: object) -> str:
 
 def comparison_table(report: dict) -> pd.DataFrame:
     """The models of a comparison report (``recsys.reports.write_report``'s report.json), best
-    first: name, the metrics at k (``ndcg_at_k`` shown as ``ndcg@20``), train seconds, ms per
-    query and notes."""
+    first: name, the metrics (``ndcg_at_k`` shown as ``ndcg@20``, ``ndcg_at_500`` as ``ndcg@500``),
+    train seconds, ms per query and notes."""
     k = report.get("k", "k")
     rows = pd.DataFrame(report.get("models", []))
     shown = [c for c in rows.columns if c not in {"config", "k", "n_queries"}]
-    return rows[shown].rename(columns=lambda c: c.replace("_at_k", f"@{k}"))
+    return rows[shown].rename(columns=lambda c: c.replace("_at_k", f"@{k}").replace("_at_", "@"))
 
 
 def auto_artist_cap(k: int, seed_artists) -> int | None:

@@ -304,14 +304,13 @@ def comparison_report(models_dir) -> None:
                 f"(the app reads {code_span(path)}).")
         return
     meta = report.get("meta", {})
-    st.text(f"Best by NDCG@{report.get('k')}: {report.get('best')}  ·  dataset {meta.get('dataset', '?')}"
-            f"  ·  {report.get('created_at', '')}")
+    protocol = meta.get("split", {}).get("protocol", "?") if isinstance(meta.get("split"), dict) else "?"
+    st.text(f"Best by NDCG@500: {report.get('best')}  ·  dataset {meta.get('dataset', '?')}  ·  "
+            f"{protocol} protocol  ·  {report.get('created_at', '')}")
     table = tables.comparison_table(report)
-    ndcg = f"ndcg@{report.get('k')}"
+    ndcg = "ndcg@500"
     if ndcg in table.columns:
         from recsys.app import charts  # altair costs ~1 s to import: only the pages with charts pay it
-
-        from recsys.app import charts  # altair: only pages that draw charts load it
 
         st.altair_chart(charts.comparison_chart(table, ndcg), width="stretch")
     notes = table.pop("notes") if "notes" in table.columns else pd.Series(dtype=object)
