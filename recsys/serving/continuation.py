@@ -30,7 +30,8 @@ import pandas as pd
 from recsys.scoring import seed_query
 from recsys.text import song_key
 
-# (query vector, n) -> (rows, cosines) of the n nearest tracks: a faiss index in serving.
+# (query vector or matrix of them, n) -> (rows, cosines) of the n nearest tracks of each, in one
+# call: a faiss index in serving.
 Nearest = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 # What a listener sees first: every seed gets its share of these (with 21+ seeds, none is reserved).
 FIRST_PAGE = 20
@@ -122,12 +123,20 @@ class ContinuationRanker:
         item_rows, item_values, item_seed = self._item_votes(seeds)
         playlist_rows, playlist_values, held_rows, held_values, held_seed = self._playlist_votes(seeds)
         query = seed_query(self.embeddings, seeds)
-        # Enough nearest tracks to fill the list after exclusions, even for an embedding-only model.
-        near_rows, _ = self.nearest(query, max(b.embedding_candidates, 2 * k + len(seeds) + len(banned)))
+        # The embedding index is searched only where the neighbourhoods fall short (it is the
+        # costliest step of a request): with the seeds' mean when they bring fewer candidates than
+        # the list needs (always, for an embedding-only model), and with each seed that brings
+        # none of its own, so that it is still heard.
+        needed = 2 * k + len(seeds) + len(banned)
         quota = int(min(k, FIRST_PAGE) * b.seed_share) // len(seeds) if len(seeds) > 1 else 0
-        if quota:  # each seed's own nearest tracks, so a seed without neighbourhoods still has picks
-            near_rows = np.concatenate([near_rows, *(self.nearest(np.asarray(self.embeddings[s], dtype=np.float32),
-                                                                  3 * quota + len(seeds))[0] for s in seeds)])
+        searches = []
+        if len(np.unique(np.concatenate([item_rows, playlist_rows]))) < needed + b.embedding_candidates:
+            searches.append(np.ravel(self.nearest(query, max(b.embedding_candidates, needed))[0]))
+        alone = seeds[np.isin(np.arange(len(seeds)), item_seed, invert=True)] if quota else seeds[:0]
+        if len(alone):
+            searches.append(np.ravel(self.nearest(np.asarray(self.embeddings[alone], dtype=np.float32),
+                                                  3 * quota + len(seeds))[0]))
+        near_rows = np.concatenate(searches) if searches else np.empty(0, np.int64)
         near_rows = near_rows[near_rows >= 0]
 
         candidates, inverse = np.unique(np.concatenate([item_rows, playlist_rows, near_rows]),

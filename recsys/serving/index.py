@@ -43,8 +43,8 @@ def ivf_cells(n_rows: int) -> int:
 
 @dataclass(frozen=True)
 class SearchResult:
-    rows: np.ndarray    # (k,) int64 catalog rows, best first; -1 pads when fewer exist
-    scores: np.ndarray  # (k,) float32 inner products
+    rows: np.ndarray    # (k,) or (queries, k) int64 catalog rows, best first; -1 pads when fewer exist
+    scores: np.ndarray  # the same shape, float32 inner products
 
 
 class VectorIndex:
@@ -89,16 +89,19 @@ class VectorIndex:
         return cls(index, nprobe)
 
     def search(self, query: np.ndarray, k: int) -> SearchResult:
-        """The ``k`` rows with the largest inner product with ``query`` (one vector)."""
+        """The ``k`` rows with the largest inner product with ``query``: one vector (rows and
+        scores of shape (k,)) or a matrix of them, searched in one call (shape (m, k))."""
         faiss.omp_set_num_threads(SEARCH_THREADS)
-        query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        single = np.ndim(query) == 1
+        query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1, self._index.d)
         k = min(k, self.ntotal)
         params = self._params
         if self.nprobe and k * self._index.nlist > self.nprobe * self.ntotal // 2:
             # A large k needs more cells than nprobe scans (cells hold ntotal/nlist rows on average).
             params = faiss.SearchParametersIVF(nprobe=min(self._index.nlist, 2 * k * self._index.nlist // self.ntotal + 1))
         scores, rows = self._index.search(query, k, params=params)
-        return SearchResult(rows[0].astype(np.int64), scores[0])
+        rows = rows.astype(np.int64)
+        return SearchResult(rows[0], scores[0]) if single else SearchResult(rows, scores)
 
 
 def _add_in_chunks(index: faiss.Index, embeddings: np.ndarray, chunk: int = 262_144) -> None:

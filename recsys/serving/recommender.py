@@ -25,9 +25,11 @@ MAX_K = 1000
 # A search query longer than this is refused: a name and an artist fit, and the trigram and
 # fuzzy passes cost time in proportion (a 1 MB query took 7-11 s).
 MAX_QUERY_CHARS = 200
-# MMR re-ranks this many of the nearest tracks per requested one (never fewer than MMR_MIN_POOL).
+# MMR re-ranks this many of the best tracks per requested one (never fewer than MMR_MIN_POOL, never
+# more than MMR_MAX_POOL: MMR costs k passes over the pool, and k=1000 over 5,000 took seconds).
 MMR_POOL_FACTOR = 5
 MMR_MIN_POOL = 100
+MMR_MAX_POOL = 2000
 TRACK_COLUMNS = ["track_id", "name", "artist", "album"]
 
 
@@ -148,7 +150,7 @@ class Recommender:
             return Recommendations(rows, self._n_playlists[rows].astype(np.float64), None, unknown,
                                    "popular", self._text)
 
-        pool = k if diversity == 0 else max(MMR_MIN_POOL, MMR_POOL_FACTOR * k)
+        pool = k if diversity == 0 else min(max(MMR_MIN_POOL, MMR_POOL_FACTOR * k), max(k, MMR_MAX_POOL))
         ranked = self.ranker.rank(seed_rows, pool, banned=banned, max_per_artist=None if diversity else cap,
                                   allow_versions=allow_versions)
         rows, scores, because = ranked.rows, ranked.scores, ranked.because
