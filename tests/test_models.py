@@ -34,7 +34,7 @@ def test_forward_and_backward_on_a_tiny_graph(two_genre_dataset, model_name):
     model, builder, sampler = tiny_graph_and_batch(two_genre_dataset, model_name)
     graph, batch = sampler.sample()
     out = model(graph)
-    assert out.shape == (builder.num_nodes, 64)
+    assert out.shape == (builder.num_nodes, make_config(model_name).embedding_dim)
     assert torch.isfinite(out).all()
     loss = model.loss(graph, batch)
     assert loss.ndim == 0 and torch.isfinite(loss)

@@ -6,6 +6,8 @@ import re
 from datetime import datetime, timezone
 
 MODEL_DESCRIPTIONS = {
+    "hybrid": "Hybrid (recommended): LightGCN's graph embeddings blended with tracks that share "
+              "playlists, artists and albums with your seeds, and playlists holding several of them.",
     "lightgcn": "LightGCN: learns from which tracks share playlists, spreading that signal over the "
                 "playlist–track graph.",
     "contrastive": "Contrastive: learns to put tracks that share playlists close together and "
