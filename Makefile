@@ -20,7 +20,7 @@ demo: $(VENV)/.serve-installed
 test: $(VENV)/.dev-installed chromium
 	$(PY) -m pytest
 
-# Rebuild the committed default artifacts from the embedded CSV (under 5 minutes on 2 cores).
+# Rebuild the committed default artifacts from the embedded CSV (about 12 minutes on 2 busy cores).
 models: $(VENV)/.dev-installed
 	$(PY) scripts/build_default_models.py
 
@@ -28,6 +28,7 @@ models: $(VENV)/.dev-installed
 bench: $(VENV)/.dev-installed chromium
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/serving.py
+	$(PY) benchmarks/hybrid_serving.py
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/app_cold_start.py
 
