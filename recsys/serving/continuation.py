@@ -130,7 +130,7 @@ class ContinuationRanker:
         needed = 2 * k + len(seeds) + len(banned)
         quota = int(min(k, FIRST_PAGE) * b.seed_share) // len(seeds) if len(seeds) > 1 else 0
         searches = []
-        if len(np.unique(np.concatenate([item_rows, playlist_rows]))) < needed + b.embedding_candidates:
+        if len(np.unique(np.concatenate([item_rows, playlist_rows]))) < needed:
             searches.append(np.ravel(self.nearest(query, max(b.embedding_candidates, needed))[0]))
         alone = seeds[np.isin(np.arange(len(seeds)), item_seed, invert=True)] if quota else seeds[:0]
         if len(alone):
