@@ -41,26 +41,6 @@ def interaction_matrix(interactions: Dataset | pd.DataFrame, n_playlists: int | 
     return R
 
 
-def filter_min_degree(R: sp.spmatrix, min_playlist: int = 1, min_track: int = 1
-                      ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
-    """Drop playlists with fewer than ``min_playlist`` tracks and tracks in fewer than
-    ``min_track`` playlists, repeatedly until both hold (dropping one can break the other).
-
-    Returns ``(R', kept_playlists, kept_tracks)``: the kept original row/column indices, sorted,
-    with ``R' = R[kept_playlists][:, kept_tracks]``.
-    """
-    R = sp.csr_matrix(R)
-    kept_playlists = np.arange(R.shape[0])
-    kept_tracks = np.arange(R.shape[1])
-    while True:
-        keep_p = np.diff(R.indptr) >= min_playlist
-        keep_t = np.bincount(R.indices, minlength=R.shape[1]) >= min_track
-        if keep_p.all() and keep_t.all():
-            return R, kept_playlists, kept_tracks
-        R = R[keep_p][:, keep_t].tocsr()
-        kept_playlists, kept_tracks = kept_playlists[keep_p], kept_tracks[keep_t]
-
-
 def side_blocks(tracks: pd.DataFrame, columns: Sequence[str] = ("artist_id", "album_id"),
                 min_tracks: int = 2) -> list[sp.csr_matrix]:
     """One binary tracks × values matrix per column of ``tracks`` (e.g. artist and album nodes,

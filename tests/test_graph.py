@@ -1,10 +1,10 @@
-"""The sparse graph: interaction matrix, min-degree filtering, normalised adjacency, co-occurrence."""
+"""The sparse graph: interaction matrix, normalised adjacency, co-occurrence."""
 import numpy as np
 import pandas as pd
 import pytest
 
 from recsys.dataset import from_rows
-from recsys.graph import (cooccurrence, filter_min_degree, interaction_matrix, normalized_adjacency,
+from recsys.graph import (cooccurrence, interaction_matrix, normalized_adjacency,
                           shares_playlist, side_blocks)
 
 # 2 playlists × 3 tracks: p0 = {t0, t1}, p1 = {t1, t2} (the repeated row counts once)
@@ -58,15 +58,6 @@ def test_side_blocks_add_artist_nodes_to_the_adjacency():
 def test_isolated_nodes_stay_zero():
     A = normalized_adjacency(interaction_matrix(INTERACTIONS, 3, 4)).toarray()
     assert not A[2].any() and not A[-1].any() and np.isfinite(A).all()
-
-
-def test_filter_min_degree_repeats_until_stable():
-    # p0 = {t0, t1, t2}, p1 = {t0, t1}, p2 = {t2, t3}; track degrees t0 = 2, t1 = 2, t2 = 2, t3 = 1
-    df = pd.DataFrame({"playlist_idx": [0, 0, 0, 1, 1, 2, 2], "track_idx": [0, 1, 2, 0, 1, 2, 3]})
-    R, kept_p, kept_t = filter_min_degree(interaction_matrix(df), min_playlist=2, min_track=2)
-    # dropping t3 leaves p2 with one track; dropping p2 leaves t2 with one playlist
-    assert kept_t.tolist() == [0, 1] and kept_p.tolist() == [0, 1]
-    assert R.toarray().tolist() == [[1, 1], [1, 1]]
 
 
 def test_cooccurrence_lookup():
