@@ -33,8 +33,12 @@ from recsys.text import song_key
 # (query vector or matrix of them, n) -> (rows, cosines) of the n nearest tracks of each, in one
 # call: a faiss index in serving.
 Nearest = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
-# What a listener sees first: every seed gets its share of these (with 21+ seeds, none is reserved).
+# What a listener sees first: every seed gets its share of these when each share holds at least
+# MIN_SHARE tracks (up to 10 seeds). A longer seed list is a playlist to continue, not a mix to
+# balance: reserving one slot per seed there spent the first page on its odd tracks and cost 1.4%
+# validation NDCG@500 on the synthetic MPD (17 seeds on average).
 FIRST_PAGE = 20
+MIN_SHARE = 2
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,7 @@ class ContinuationRanker:
         # none of its own, so that it is still heard.
         needed = 2 * k + len(seeds) + len(banned)
         quota = int(min(k, FIRST_PAGE) * b.seed_share) // len(seeds) if len(seeds) > 1 else 0
+        quota = quota if quota >= MIN_SHARE else 0
         searches = []
         if len(np.unique(np.concatenate([item_rows, playlist_rows]))) < needed:
             searches.append(np.ravel(self.nearest(query, max(b.embedding_candidates, needed))[0]))
