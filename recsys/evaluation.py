@@ -145,3 +145,38 @@ def tune(make_scorer: Callable[[dict], Scorer], grid: Sequence[dict], queries: S
         trials.append({"params": params, HEADLINE: result[HEADLINE]})
     best = max(trials, key=lambda t: t[HEADLINE])
     return best["params"], trials
+
+
+def tune_coordinates(make_scorer: Callable[[dict], Scorer], space: dict[str, Sequence], start: dict,
+                     queries: Sequence[Query], k: int = 20, catalog: np.ndarray | None = None,
+                     rounds: int = 2) -> tuple[dict, list[dict]]:
+    """Coordinate ascent over ``space`` (parameter -> candidate values) from ``start``: each round
+    tries every value of one parameter at a time, the others held at the best so far, and keeps
+    the best headline metric on ``queries`` (validation). A grid's trials multiply with each
+    parameter; these add up, so a blend of six knobs is tuned in ~25 trials instead of 600.
+
+    Returns ``(best_params, trials)`` as :func:`tune` does; no setting is evaluated twice.
+    """
+    seen: dict[tuple, float] = {}
+    trials = []
+
+    def headline(params: dict) -> float:
+        key = tuple(sorted(params.items()))
+        if key not in seen:
+            seen[key] = evaluate(make_scorer(params), queries, k, catalog=catalog)[HEADLINE]
+            trials.append({"params": params, HEADLINE: seen[key]})
+        return seen[key]
+
+    best = dict(start)
+    best_value = headline(best)
+    for _ in range(rounds):
+        before = best_value
+        for name, values in space.items():
+            for value in values:
+                candidate = {**best, name: value}
+                if (value_of := headline(candidate)) > best_value:
+                    best, best_value = candidate, value_of
+        if best_value <= before:
+            break
+    return best, trials
+

@@ -53,7 +53,7 @@ def compare(dataset, split, names: Sequence[str], *, k: int = 20, gnn_overrides:
             model = trained[name] = fit_hybrid(dataset, split, trained[embedding_model], k=k)
             scorer, seconds, config = RankerScorer(model.ranker(), split.catalog), model.seconds, model.config
             notes = (f"served ranking: {embedding_model} embeddings + item and playlist neighbourhoods; "
-                     f"blend chosen among {len(model.trials)} on validation NDCG@500")
+                     f"blend chosen by coordinate ascent over {len(model.trials)} settings on validation NDCG@500")
         else:
             result = trained[name] = train(name)
             scorer, seconds, config = EmbeddingScorer(result.embeddings), result.seconds, result.config

@@ -122,3 +122,31 @@ def shares_playlist(C: sp.csr_matrix, a: np.ndarray, b: np.ndarray) -> np.ndarra
     if a.size == 0:
         return np.zeros(a.shape, dtype=bool)
     return (np.asarray(C[a.ravel(), b.ravel()]).ravel() > 0).reshape(a.shape)
+
+
+def spectral_embedding(A: sp.spmatrix, track_nodes: slice, dim: int, seed: int = 0) -> np.ndarray:
+    """num_nodes × ``dim`` float32: the top singular vectors of a normalised adjacency ``A`` whose
+    edges all join a track (``track_nodes``) to a non-track node (playlists, artists, albums).
+
+    Such an A is ``[[0, B], [Bᵀ, 0]]`` up to node order, so its leading eigenvectors are the
+    singular vectors of B, and LightGCN's propagation ``Â x`` only rescales them: the truncated
+    SVD is what a linear GCN converges towards (SVD-GCN, Peng et al. 2022), computed directly.
+    Tracks get ``V·√σ``, the other nodes ``U·√σ``, all scaled by one factor to a mean squared
+    row length of 1 (so that an optimiser's steps are small against it).
+    """
+    from scipy.sparse.linalg import svds
+
+    A = sp.csr_matrix(A, dtype=np.float64)
+    others = np.setdiff1d(np.arange(A.shape[0]), np.arange(A.shape[0])[track_nodes])
+    B = A[others][:, track_nodes]
+    k = max(1, min(dim, min(B.shape) - 1))
+    rng = np.random.default_rng(seed)
+    u, s, vt = svds(B, k=k, v0=rng.standard_normal(min(B.shape)))
+    root = np.sqrt(np.maximum(s, 0.0))
+    out = np.zeros((A.shape[0], dim), dtype=np.float64)
+    out[others, :k] = u * root
+    out[track_nodes, :k] = vt.T * root
+    if k < dim:  # a tiny graph has fewer singular vectors than dimensions: small noise fills the rest
+        out[:, k:] = rng.standard_normal((A.shape[0], dim - k)) * 1e-3
+    scale = np.sqrt(A.shape[0]) / max(np.linalg.norm(out), 1e-12)
+    return (out * scale).astype(np.float32)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from recsys.dataset import write_dataset
-from recsys.evaluation import EmbeddingScorer, evaluate, rank, tune
+from recsys.evaluation import EmbeddingScorer, evaluate, rank, tune, tune_coordinates
 from recsys.reports import REPORT, ReportError, read_report, write_report
 from recsys.scoring import l2_normalize, seed_query
 from recsys.splits import Query
@@ -71,6 +71,22 @@ def test_tune_picks_the_best_validation_setting():
     assert best == {"best": 5}
     scores = [t["ndcg_at_500"] for t in trials]
     assert scores[1] == 1.0 and max(scores[0], scores[2]) < 1.0
+
+
+def test_coordinate_ascent_moves_each_knob_and_never_repeats_a_setting():
+    # The target track 5 ranks first only at a=2 and b=1; a alone lifts it part of the way.
+    queries = [Query(0, np.array([0]), np.array([5]))]
+
+    def make(params):
+        scores = np.zeros(10)
+        scores[5] = {0: 0.0, 1: 0.5, 2: 0.8}[params["a"]] + 0.5 * params["b"]
+        scores[6:9] = [0.9, 0.7, 0.6]
+        return FixedScorer(scores)
+
+    best, trials = tune_coordinates(make, {"a": (0, 1, 2), "b": (0, 1)}, {"a": 0, "b": 0}, queries, k=3)
+    assert best == {"a": 2, "b": 1}
+    settings = [tuple(sorted(t["params"].items())) for t in trials]
+    assert len(settings) == len(set(settings)) < 3 * 2 + 1
 
 
 def test_write_report_orders_models_and_documents_the_run(tmp_path):

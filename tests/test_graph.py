@@ -2,10 +2,11 @@
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from recsys.dataset import from_rows
 from recsys.graph import (cooccurrence, interaction_matrix, normalized_adjacency,
-                          shares_playlist, side_blocks)
+                          shares_playlist, side_blocks, spectral_embedding)
 
 # 2 playlists × 3 tracks: p0 = {t0, t1}, p1 = {t1, t2} (the repeated row counts once)
 INTERACTIONS = pd.DataFrame({"playlist_idx": [0, 0, 1, 1, 1], "track_idx": [0, 1, 1, 2, 2]})
@@ -67,3 +68,25 @@ def test_cooccurrence_lookup():
     b = np.array([1, 2, 2, 0, 2])
     assert shares_playlist(C, a, b).tolist() == [True, False, True, False, True]
     assert shares_playlist(C, np.array([], dtype=int), np.array([], dtype=int)).shape == (0,)
+
+
+def test_spectral_embedding_separates_communities_and_matches_propagation():
+    # Two communities of playlists and tracks with a single bridge edge between them.
+    rng = np.random.default_rng(0)
+    dense = np.zeros((20, 30), dtype=np.float32)
+    dense[:10, :15] = rng.random((10, 15)) < 0.6
+    dense[10:, 15:] = rng.random((10, 15)) < 0.6
+    dense[0, 29] = 1.0
+    A = normalized_adjacency(sp.csr_matrix(dense))
+    tracks = slice(20, 50)
+    vectors = spectral_embedding(A, tracks, dim=4, seed=0)
+    assert vectors.shape == (50, 4)
+    np.testing.assert_allclose((vectors ** 2).sum(1).mean(), 1.0, rtol=1e-4)
+    unit = vectors[tracks] / np.linalg.norm(vectors[tracks], axis=1, keepdims=True)
+    cos = unit @ unit.T
+    assert cos[:14, :14].mean() > cos[:14, 15:29].mean() + 0.5
+    # Singular vectors: one propagation step maps the track block onto the playlist block up to scale.
+    top = spectral_embedding(A, tracks, dim=1, seed=0)
+    propagated = A @ top
+    np.testing.assert_allclose(np.abs(propagated[:20, 0]) / np.abs(propagated[:20, 0]).max(),
+                               np.abs(top[:20, 0]) / np.abs(top[:20, 0]).max(), atol=1e-4)

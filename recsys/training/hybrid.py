@@ -3,12 +3,11 @@
 ``fit_hybrid`` computes what the served :class:`recsys.serving.continuation.ContinuationRanker`
 reads — item neighbourhoods (:mod:`recsys.models.neighbourhoods`), the training playlists of
 every track and the tracks of every playlist — from the training interactions only, then picks
-the :class:`Blend` with the best validation NDCG@500 from ``BLEND_GRID``. The harness scores the
+the :class:`Blend` with the best validation NDCG@500 in ``BLEND_SPACE``. The harness scores the
 result with the serving code itself (:class:`recsys.evaluation.RankerScorer`).
 """
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass, replace
 
@@ -17,7 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys.dataset import Dataset
-from recsys.evaluation import HEADLINE, RankerScorer, tune
+from recsys.evaluation import HEADLINE, RankerScorer, tune_coordinates
 from recsys.graph import interaction_matrix
 from recsys.models.neighbourhoods import item_neighbourhoods
 from recsys.scoring import l2_normalize
@@ -33,9 +32,16 @@ EMBEDDING_MODEL = "lightgcn"
 NEIGHBOURS = 200
 # Artist and album weights of the item profiles, as tuned for ItemKNN+artist on the embedded data.
 ARTIST_WEIGHT, ALBUM_WEIGHT = 1.0, 0.5
-# Searched on validation; the rest of Blend keeps its defaults.
-BLEND_GRID = tuple({"playlist": p, "playlist_power": w, "embedding": e}
-                   for p, w, e in itertools.product((1.0, 2.0, 4.0), (1.0, 2.0), (0.1, 0.3)))
+# Searched on validation by coordinate ascent from Blend's defaults; the rest keeps its defaults.
+# The embedding weight stays > 0: the GNN also decides which seed a track is "because" of.
+BLEND_SPACE = {
+    "playlist": (0.5, 1.0, 2.0, 4.0),
+    "playlist_neighbours": (50, 200),
+    "playlist_power": (1.0, 2.0),
+    "embedding": (0.1, 0.3, 0.6),
+    "fusion": (0.0, 0.5),
+    "popularity": (0.02, 0.05, 0.1),
+}
 
 
 @dataclass
@@ -112,7 +118,8 @@ def fit_hybrid(dataset: Dataset, split: Split, gnn: TrainResult, *, k: int = 20,
     def scorer(params: dict) -> RankerScorer:
         return RankerScorer(make_ranker(arrays, embeddings, replace(base, **params)), split.catalog)
 
-    best, trials = tune(scorer, BLEND_GRID, split.val, k, catalog=split.catalog) if split.val else ({}, [])
+    best, trials = (tune_coordinates(scorer, BLEND_SPACE, {}, split.val, k, catalog=split.catalog)
+                    if split.val else ({}, []))
     arrays.pop("artist_codes")  # serving derives them from the catalog
     return HybridModel(arrays, gnn, replace(base, **best), gnn.seconds + time.perf_counter() - began,
                        [{"params": t["params"], HEADLINE: t[HEADLINE]} for t in trials])
