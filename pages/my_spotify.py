@@ -6,7 +6,7 @@ import streamlit as st
 from recsys.app import session, spotify_login, widgets
 from recsys.app.tables import escape_markdown
 from recsys.errors import RecsysError
-from recsys.spotify import oauth
+from recsys.spotify import library, oauth
 
 LIKED = spotify_login.LIKED
 
@@ -64,7 +64,7 @@ leave.button("Disconnect", on_click=spotify_login.disconnect, icon=":material/lo
 if LIKED not in st.session_state:
     bar = st.progress(0.0, text="Fetching your liked tracks…")
     try:
-        st.session_state[LIKED] = oauth.fetch_liked_tracks(
+        st.session_state[LIKED] = library.fetch_liked_tracks(
             client, progress=lambda done, total: bar.progress(done / max(total, 1),
                                                               text=f"Fetched {done} of {total} liked tracks"))
     except RecsysError as exc:
@@ -96,12 +96,12 @@ uris = [t for t in result.table["track_id"] if str(t).startswith("spotify:track:
 if not uris:
     st.caption("This model's catalog has no Spotify ids (it was trained on data without them), so "
                "there is nothing Spotify could add to a playlist.")
-elif oauth.PLAYLIST_SCOPE not in oauth.granted_scopes(st.session_state):
+elif library.PLAYLIST_SCOPE not in oauth.granted_scopes(st.session_state):
     st.write("Saving needs one more permission (to create a private playlist); Spotify asks for it "
              "in a new tab.")
     try:
         st.link_button("Allow saving playlists",
-                       spotify_login.login_link(app_config, oauth.SAVE_PLAYLIST_SCOPE))
+                       spotify_login.login_link(app_config, library.SAVE_PLAYLIST_SCOPE))
     except RecsysError as exc:
         widgets.error("Cannot start a Spotify login in this browser", exc)
 else:
@@ -109,7 +109,7 @@ else:
                          key="playlist_name")
     if st.button(f"Save {len(uris)} tracks as a private playlist", key="save_playlist"):
         try:
-            playlist = oauth.save_playlist(client, name, uris,
+            playlist = library.save_playlist(client, name, uris,
                                            description="Made by the playlist-continuation app")
         except RecsysError as exc:
             widgets.error("Could not save the playlist", exc)

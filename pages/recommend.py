@@ -59,7 +59,7 @@ with results:
         widgets.error("Could not recommend", exc)
         st.stop()
     table = result.table
-    playable = [t for t in table.to_dict("records") + seeds if tables.spotify_track_id(t["track_id"])]
+    playable = tables.playable(table.to_dict("records") + seeds)
     playing = next((t for t in playable if t["track_id"] == st.session_state.get(state.PLAYING)),
                    playable[0] if playable else None)
     widgets.player(playing)
@@ -74,8 +74,7 @@ with results:
     if diversity >= state.DRIFT_DIVERSITY:
         st.warning("At high diversity the list drifts away from your seeds: expect tracks that "
                    "have little to do with them. Lower it to stay close.")
-    art = session.album_art_thumbnails(
-        [sid for sid in map(tables.spotify_track_id, table["track_id"]) if sid])
+    art = session.album_art_thumbnails(tables.spotify_ids(table["track_id"]))
     widgets.recommendation_list(
         table, key="rec", art=art, seed_ids=seed_ids,
         details=tables.catalog_details(recommender.catalog, recommender.catalog_rows(table["track_id"])),

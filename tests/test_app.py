@@ -22,12 +22,12 @@ from fixture_artifacts import XSS_NAME, fixture_catalog, make_fixture_artifact, 
 from streamlit.testing.v1 import AppTest
 
 from recsys.app import charts, session, tables
+from recsys.spotify import ids
+from recsys.spotify import settings as spotify_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["pages/home.py", "pages/recommend.py", "pages/my_spotify.py", "pages/explorer.py",
          "pages/training.py"]
-SPOTIFY_SETTINGS = ("SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "SPOTIFY_REDIRECT_URI",
-                    "SPOTIFY_ACCOUNTS_BASE", "SPOTIFY_API_BASE")
 REDIRECT_URI = "http://127.0.0.1:8501/"
 
 
@@ -37,7 +37,7 @@ def models_dir(tmp_path, monkeypatch):
     make_fixture_artifact(root)
     monkeypatch.setenv("RECSYS_MODELS_DIR", str(root))
     monkeypatch.setenv("RECSYS_OEMBED_URL", "")  # no album art unless a test serves it
-    for name in SPOTIFY_SETTINGS:
+    for name in spotify_settings.APP:
         monkeypatch.delenv(name, raising=False)
     return root
 
@@ -464,9 +464,9 @@ def test_links_csv_and_escaping():
     assert tables.spotify_url(uri, "x", "y") == "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC"
     assert tables.spotify_url("local:abc", XSS_NAME, "A&B") == (
         "https://open.spotify.com/search/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E%20A%26B")
-    assert tables.embed_url("4uLU6hMCjMI75M1A2tKUQC").endswith("/embed/track/4uLU6hMCjMI75M1A2tKUQC")
+    assert ids.embed_url("4uLU6hMCjMI75M1A2tKUQC").endswith("/embed/track/4uLU6hMCjMI75M1A2tKUQC")
     with pytest.raises(ValueError):
-        tables.embed_url("javascript:alert(1)")
+        ids.embed_url("javascript:alert(1)")
     escaped = tables.escape_markdown(f"{XSS_NAME} **bold** :red[x] $y$")
     assert "<" not in escaped.replace("\\<", "") and plain(escaped) == f"{XSS_NAME} **bold** :red[x] $y$"
     view = pd.DataFrame({"rank": [1], "track_id": [uri], "name": ['Say "hi", again'], "artist": ["Ä"],

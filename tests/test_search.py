@@ -99,7 +99,7 @@ def test_hostile_queries_get_a_clear_error_fast(rec):
 def test_spotify_id_parser_is_anchored_and_capped():
     import time
 
-    from recsys.serving.matching import spotify_uri
+    from recsys.spotify.ids import track_uri as spotify_uri
 
     tid = "4uLU6hMCjMI75M1A2tKUQC"
     for text in (tid, f"spotify:track:{tid}", f"https://open.spotify.com/track/{tid}?si=abc123",

@@ -21,12 +21,11 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from recsys.errors import RecsysError
+from recsys.spotify import settings as spotify_settings
 
 if TYPE_CHECKING:
     from recsys.spotify.oauth import OAuthStateStore, SpotifyAppConfig
 
-SETTINGS = ("SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "SPOTIFY_REDIRECT_URI",
-            "SPOTIFY_ACCOUNTS_BASE", "SPOTIFY_API_BASE")
 MY_SPOTIFY_PAGE = "pages/my_spotify.py"
 LOGIN_TTL_SECONDS = 600
 _NOTICE = "spotify_login_notice"
@@ -39,21 +38,21 @@ SESSION_KEYS = (_LOGIN_LINK, LIKED)
 def settings() -> dict:
     """The Spotify settings: ``st.secrets`` (top-level keys), overridden by environment variables."""
     try:
-        merged = {key: st.secrets[key] for key in SETTINGS if key in st.secrets}
+        merged = {key: st.secrets[key] for key in spotify_settings.APP if key in st.secrets}
     except FileNotFoundError as exc:  # StreamlitSecretNotFoundError: no file, or one that does not parse
         if exc.__cause__ is not None:
             from recsys.spotify import oauth
             raise oauth.SpotifyConfigError(f"the secrets file is malformed, so the Spotify settings in "
                                            f"it cannot be read: {exc}") from exc
         merged = {}
-    merged.update({key: os.environ[key] for key in SETTINGS if os.environ.get(key)})
+    merged.update({key: os.environ[key] for key in spotify_settings.APP if os.environ.get(key)})
     return merged
 
 
 def configured() -> bool:
     """Whether the operator set Spotify login up at all (cheap: imports no Spotify client), so
     the navigation can mark the page when it is off."""
-    return any(str(settings().get(key) or "").strip() for key in SETTINGS[:3])
+    return any(str(settings().get(key) or "").strip() for key in spotify_settings.LOGIN)
 
 
 def config() -> SpotifyAppConfig | None:
@@ -87,8 +86,8 @@ def login_link(app_config: SpotifyAppConfig, scope: str | None = None) -> str:
     """The authorize URL for this session (scope: ``user-library-read`` unless given), issued
     once and re-issued before its state expires (so reruns do not fill the store). Only this
     browser can finish it; ``OAuthStateError`` when the browser sent no XSRF cookie."""
-    from recsys.spotify import oauth
-    scope = scope or oauth.LIBRARY_SCOPE
+    from recsys.spotify import library, oauth
+    scope = scope or library.LIBRARY_SCOPE
     link = st.session_state.get(_LOGIN_LINK)
     if (link is None or link["scope"] != scope
             or time.monotonic() - link["issued"] > LOGIN_TTL_SECONDS / 2):

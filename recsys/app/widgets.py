@@ -14,6 +14,7 @@ from recsys.app.session import Served
 from recsys.app.tables import code_span, escape_markdown
 from recsys.errors import RecsysError
 from recsys.serving.recommender import MAX_QUERY_CHARS
+from recsys.spotify import ids
 
 SEARCH_LIMIT = 10
 SEARCH_MAX_CHARS = MAX_QUERY_CHARS  # what Recommender.search accepts
@@ -132,7 +133,7 @@ def track_rows(tracks: pd.DataFrame, *, key: str, action: str, on_pick: Callable
                 st.text(f"{track['name']} — {track['artist']}")
                 detail = escape_markdown(details[i]) + " · " if details and details[i] else ""
                 st.caption(detail + spotify_link(track))
-            if on_play and tables.spotify_track_id(track["track_id"]):
+            if on_play and ids.track_id(track["track_id"]):
                 st.button("", key=f"{key}_play_{track['track_id']}", on_click=on_play, args=(track,),
                           icon=":material/play_arrow:", help="Play it here")
             already = track["track_id"] in picked
@@ -144,7 +145,7 @@ def spotify_link(track: dict) -> str:
     """A markdown link to the track on Spotify (opens in a new tab), or to a Spotify search for
     it when it has no Spotify id."""
     url = tables.spotify_url(track["track_id"], track["name"], track["artist"])
-    label = "Spotify ↗" if tables.spotify_track_id(track["track_id"]) else "Search Spotify ↗"
+    label = "Spotify ↗" if ids.track_id(track["track_id"]) else "Search Spotify ↗"
     return f"[{label}]({url})"
 
 
@@ -157,7 +158,7 @@ def player(track: dict | None) -> None:
     """The one Spotify embed player of the page, for ``track`` (nothing for None)."""
     if track is None:
         return
-    st.iframe(tables.embed_url(tables.spotify_track_id(track["track_id"])), height=152)
+    st.iframe(ids.embed_url(ids.track_id(track["track_id"])), height=152)
 
 
 def recommendation_list(table: pd.DataFrame, *, key: str, details: list[str], art: dict[str, str],
@@ -167,7 +168,7 @@ def recommendation_list(table: pd.DataFrame, *, key: str, details: list[str], ar
     Play (tracks with a Spotify id), Add as seed and More like this."""
     records = table.to_dict("records")
     for i, track in enumerate(records):
-        spotify_id = tables.spotify_track_id(track["track_id"])
+        spotify_id = ids.track_id(track["track_id"])
         with st.container(horizontal=True, vertical_alignment="top", key=f"{key}_row_{i}"):
             if spotify_id in art:
                 st.image(art[spotify_id], width=56)
@@ -207,12 +208,12 @@ def recommendations(table: pd.DataFrame, *, key: str, file_name: str) -> None:
         })
     st.download_button("Download as CSV", tables.to_csv(view), file_name=file_name, mime="text/csv",
                        key=f"{key}_csv", on_click="ignore", icon=":material/download:")
-    playable = view[[tables.spotify_track_id(t) is not None for t in view["track_id"]]]
+    playable = view[[ids.track_id(t) is not None for t in view["track_id"]]]
     if len(playable):
         labels = dict(zip(playable["track_id"], playable["name"] + " — " + playable["artist"]))
         track_id = st.selectbox("Listen on Spotify", list(labels), format_func=labels.__getitem__,
                                 key=f"{key}_player")
-        st.iframe(tables.embed_url(tables.spotify_track_id(track_id)), height=152)
+        st.iframe(ids.embed_url(ids.track_id(track_id)), height=152)
 
 
 _LINK_COLUMN = st.column_config.LinkColumn("Spotify", display_text="open ↗")

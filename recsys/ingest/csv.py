@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from recsys.dataset import AUDIO_FEATURES, Dataset, from_rows, write_dataset
 from recsys.errors import RecsysError
+from recsys.spotify.ids import uri_prefix
 from recsys.text import track_key
 
 
@@ -187,7 +188,7 @@ def _numbers(values: pd.Series, column: str, path) -> pd.Series:
 
 
 def _spotify_uri(ids: pd.Series, kind: str) -> pd.Series:
-    prefix = f"spotify:{kind}:"
+    prefix = uri_prefix(kind)
     ids = ids.str.strip()
     return ids.where(ids.str.startswith(prefix) | (ids == ""), prefix + ids)
 
