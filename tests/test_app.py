@@ -21,13 +21,12 @@ from fake_spotify import FakeSpotify
 from fixture_artifacts import XSS_NAME, fixture_catalog, make_fixture_artifact, track_id_of
 from streamlit.testing.v1 import AppTest
 
-from recsys.app import charts, session, tables
+from recsys.app import charts, navigation, session, streamlit_compat, tables
 from recsys.spotify import ids
 from recsys.spotify import settings as spotify_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["pages/home.py", "pages/recommend.py", "pages/my_spotify.py", "pages/explorer.py",
-         "pages/training.py"]
+PAGES = [page.path for page in navigation.PAGES]
 REDIRECT_URI = "http://127.0.0.1:8501/"
 
 
@@ -528,6 +527,18 @@ def test_saving_a_playlist_asks_for_the_permission_then_saves(spotify):
     [created] = [p for p in spotify.playlists.values()
                  if p["owner"] == "alice" and p["name"].startswith("Continued")]
     assert ["spotify:track:" + t for t in created["tracks"]] == recommended and not created["public"]
+
+
+def test_the_private_streamlit_flag_still_exists():
+    # recsys/app/streamlit_compat.py switches PagesManager.uses_pages_directory off. Were it renamed
+    # or gone, a first visit straight to a page URL would again run without the entrypoint (no
+    # model picker, no OAuth callback), silently: this test fails first.
+    import inspect
+
+    from streamlit.runtime.scriptrunner import script_runner
+
+    assert streamlit_compat.flag_present()
+    assert f"PagesManager.{streamlit_compat.FLAG}" in inspect.getsource(script_runner)
 
 
 def test_the_app_never_imports_torch(models_dir):
