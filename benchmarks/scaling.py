@@ -258,8 +258,8 @@ def part_ddp(n_slices: int = 4, steps: int = 24, epochs: int = 2) -> None:
 
     header(f"DDP on this machine: seconds per epoch of {steps} steps, {n_slices}k playlists")
     dataset = dataset_dir(n_slices)
-    args = ["train", "--dataset", dataset, "--model", "lightgcn", "--epochs", epochs, "--patience", epochs,
-            "--steps-per-epoch", steps, "--val-playlists", 50, "--quiet"]
+    args = ["train", "--dataset", dataset, "--model", "lightgcn", "--set", f"epochs={epochs}",
+            "--set", f"patience={epochs}", "--set", f"steps_per_epoch={steps}", "--val-playlists", 50, "--quiet"]
     torchrun = Path(sys.executable).with_name("torchrun")
     for label, launcher in (("1 process", [sys.executable, "-m", "recsys"]),
                             ("torchrun, 2 processes", [torchrun, "--standalone", "--nproc-per-node", 2, "-m", "recsys"])):

@@ -9,8 +9,9 @@ from conftest import two_genre_rows
 
 from recsys.dataset import from_rows, write_dataset
 
-TINY_TRAINING = ["--model", "lightgcn", "--epochs", crash_drill.EPOCHS, "--patience", crash_drill.EPOCHS,
-                 "--steps-per-epoch", 2, "--batch-size", 64, "--dim", 64, "--val-playlists", 4, "--quiet"]
+TINY_TRAINING = ["--model", "lightgcn", "--set", f"epochs={crash_drill.EPOCHS}", "--set",
+                 f"patience={crash_drill.EPOCHS}", "--set", "steps_per_epoch=2", "--set", "batch_size=64",
+                 "--set", "embedding_dim=64", "--val-playlists", 4, "--quiet"]
 
 
 def test_kill_9_while_checkpointing_and_while_publishing_then_resume(tmp_path):

@@ -24,6 +24,7 @@ import pandas as pd
 import streamlit as st
 
 from recsys import artifacts
+from recsys.paths import models_dir
 from recsys.app import album_art, describe, state, streamlit_compat
 from recsys.app.tables import code_span, escape_markdown
 from recsys.errors import RecsysError
@@ -32,15 +33,6 @@ from recsys.serving import Recommender
 
 # Every page imports this module; a run in Streamlit's legacy pages mode starts at the page file.
 streamlit_compat.leave_legacy_pages_mode()
-
-MODELS_DIR_ENV = "RECSYS_MODELS_DIR"
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def models_dir() -> Path:
-    """The models directory: ``$RECSYS_MODELS_DIR``, else ``models/`` of this checkout."""
-    return Path(os.environ.get(MODELS_DIR_ENV) or _REPO_ROOT / "models")
-
 
 def artifact_rows() -> list[dict]:
     """Every version in the models directory (``artifacts.list_artifacts``), for the pages."""

@@ -204,14 +204,3 @@ def ingest_csv(path: str | os.PathLike, out_dir: str | os.PathLike, name: str | 
         written = write_dataset(dataset, out_dir)
         progress.update()
     return written
-
-
-def run(args) -> int:
-    dataset = ingest_csv(args.file, args.out, args.name)
-    counts = dataset.meta["counts"]
-    repeated = dataset.meta["input_rows"] - counts["interactions"]
-    print(f"{args.file} ({dataset.meta['source']}): {counts['playlists']:,} playlists, "
-          f"{counts['tracks']:,} tracks, {counts['artists']:,} artists, "
-          f"{counts['interactions']:,} interactions ({repeated:,} repeated rows dropped)")
-    print(f"wrote {dataset.path}")
-    return 0

@@ -73,7 +73,8 @@ def user_client(env: Mapping[str, str], ask: Callable[[str], str] = input) -> Sp
     return session_client(config, session)
 
 
-def run(args) -> int:
+def crawl_command(args) -> int:
+    """``python -m recsys ingest spotify``: crawl, resumably, and write the dataset."""
     env = os.environ
     if not (args.user or args.playlist or args.liked):
         raise CrawlError("nothing to crawl: give --playlist ID, --user ID or --liked")

@@ -52,8 +52,8 @@ MODEL = "lightgcn"
 # Small enough that a run takes seconds, big enough that a checkpoint write and a publish take
 # long enough (milliseconds) for a poll to land inside them.
 EPOCHS = 6
-TRAIN_ARGS = ["--model", MODEL, "--epochs", EPOCHS, "--patience", 6, "--steps-per-epoch", 4,
-              "--batch-size", 256, "--dim", 64, "--val-playlists", 20, "--quiet"]
+TRAIN_ARGS = ["--model", MODEL, "--set", f"epochs={EPOCHS}", "--set", "patience=6", "--set", "steps_per_epoch=4",
+              "--set", "batch_size=256", "--set", "embedding_dim=64", "--val-playlists", 20, "--quiet"]
 RUN_TIMEOUT = 300
 
 
@@ -271,7 +271,7 @@ def run_drill(workdir: Path, kills: int, seed: int = 0, dataset: Path | None = N
               report=print) -> tuple[list[KillOutcome], CurrentWatcher]:
     """``kills`` kill-and-resume rounds in ``workdir``, aimed at ``phases`` in turn; every round
     shares one models directory (so later rounds kill while an earlier version is current) and
-    has its own checkpoints. ``train_args`` must keep ``--model lightgcn --epochs EPOCHS``."""
+    has its own checkpoints. ``train_args`` must keep ``--model lightgcn --set epochs=EPOCHS``."""
     rng = random.Random(seed)
     dataset = dataset or make_dataset(workdir)
     models = workdir / "models"
