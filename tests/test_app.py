@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 import requests
 import streamlit as st
-from app_server import app_test
-from fake_spotify import FakeSpotify
-from fixture_artifacts import XSS_NAME, fixture_catalog, make_fixture_artifact, track_id_of
+from tests.app_server import app_test
+from tests.fake_spotify import FakeSpotify
+from tests.fixture_artifacts import XSS_NAME, fixture_catalog, make_fixture_artifact, track_id_of
 from streamlit.testing.v1 import AppTest
 
 from recsys.app import charts, navigation, session, streamlit_compat, tables
@@ -545,8 +545,7 @@ def test_the_app_never_imports_torch(models_dir):
     """Every page run in a fresh interpreter: torch (a training-only dependency) stays unloaded."""
     script = f"""
 import sys
-sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
-from app_server import app_test
+from tests.app_server import app_test
 app = app_test().run()
 for page in {PAGES!r}:
     app.switch_page(page).run()
@@ -554,7 +553,7 @@ for page in {PAGES!r}:
 print("torch" in sys.modules)
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "RECSYS_MODELS_DIR": str(models_dir)})
+                            cwd=ROOT, env={**os.environ, "RECSYS_MODELS_DIR": str(models_dir)})
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "False"
 

@@ -1,9 +1,9 @@
 """Fast versions of the reliability drills in scripts/drills/ (the full runs and their recorded
 output are in docs/reliability.md): kill -9 during a checkpoint write and during a publish,
 damaged artifact files, and fuzzed ingest and Recommender input."""
-import corruption_drill
-import crash_drill
-import fuzz_drill
+from scripts.drills import corruption_drill
+from scripts.drills import crash_drill
+from scripts.drills import fuzz_drill
 import pytest
 from conftest import two_genre_rows
 

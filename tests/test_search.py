@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from fixture_artifacts import XSS_NAME, fixture_catalog
+from tests.fixture_artifacts import XSS_NAME, fixture_catalog
 from recsys import Recommender
 from recsys.serving import RecommendError
 from recsys.serving.index import CACHE_DIR
@@ -11,7 +11,7 @@ from recsys.serving.search import TrackSearch
 
 @pytest.fixture(scope="module")
 def rec(tmp_path_factory):
-    from fixture_artifacts import make_fixture_artifact
+    from tests.fixture_artifacts import make_fixture_artifact
 
     return Recommender.load(make_fixture_artifact(tmp_path_factory.mktemp("models")))
 

@@ -5,7 +5,7 @@ import urllib.parse
 
 import pytest
 import requests
-from fake_spotify import FakeSpotify
+from tests.fake_spotify import FakeSpotify
 
 from recsys.cli import main
 from recsys.dataset import load_dataset

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from fake_spotify import FakeSpotify
+from tests.fake_spotify import FakeSpotify
 
 from recsys.spotify.client import LoginRequired, SpotifyApiError, SpotifyError
 from recsys.spotify.library import LIBRARY_SCOPE, SAVE_PLAYLIST_SCOPE, fetch_liked_tracks, save_playlist

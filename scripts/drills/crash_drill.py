@@ -1,8 +1,8 @@
 """Crash drill: ``kill -9`` of ``python -m recsys train`` at random moments, then ``--resume``.
 
-    python scripts/drills/crash_drill.py                 # 20 kills (10-20 minutes on 2 shared cores)
-    python scripts/drills/crash_drill.py --kills 6 --seed 1
-    python scripts/drills/crash_drill.py --kills 3 --phases publish --min-hits 2
+    python -m scripts.drills.crash_drill                 # 20 kills (10-20 minutes on 2 shared cores)
+    python -m scripts.drills.crash_drill --kills 6 --seed 1
+    python -m scripts.drills.crash_drill --kills 3 --phases publish --min-hits 2
 
 Each kill starts a fresh training run on a small synthetic MPD dataset and kills it with
 SIGKILL in one of three phases, in turn: during an epoch (a random moment of a random epoch
@@ -37,12 +37,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from recsys import artifacts
+from recsys.training.checkpoint import LAST, load_checkpoint
+
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from recsys import artifacts  # noqa: E402
-from recsys.training.checkpoint import LAST, load_checkpoint  # noqa: E402
-
 PHASES = ("epoch", "checkpoint", "publish")
 # What a kill must have left on disk to count as landed in the phase it aimed at.
 LANDED = {"epoch": ("epoch",), "checkpoint": ("checkpoint write",),
