@@ -22,15 +22,15 @@ test: $(VENV)/.dev-installed chromium
 
 # Rebuild the committed default artifacts from the embedded CSV (about 12 minutes on 2 busy cores).
 models: $(VENV)/.dev-installed
-	$(PY) scripts/build_default_models.py
+	$(PY) -m scripts.build_default_models
 
 # Speed figures (printed; run on a quiet machine). docs/ records what they printed.
 bench: $(VENV)/.dev-installed chromium
-	$(PY) benchmarks/ingest.py
-	$(PY) benchmarks/serving.py
-	$(PY) benchmarks/hybrid_serving.py
-	$(PY) benchmarks/train_speed.py
-	$(PY) benchmarks/app_cold_start.py
+	$(PY) -m benchmarks.ingest
+	$(PY) -m benchmarks.serving
+	$(PY) -m benchmarks.hybrid_serving
+	$(PY) -m benchmarks.train_speed
+	$(PY) -m benchmarks.app_cold_start
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -1,7 +1,7 @@
 """Cold start of the app on the default model, measured in a real browser, and the server-side
 time of a recommend interaction.
 
-    .venv/bin/python benchmarks/app_cold_start.py [--runs 3] [--interactions 30]
+    .venv/bin/python -m benchmarks.app_cold_start [--runs 3] [--interactions 30]
 
 1. Cold start (targets: < 3 s): ``streamlit run`` is started fresh each run, with chromium
    already open; printed are the seconds from the start of the process to (a) the server's health
@@ -25,13 +25,12 @@ import sys
 import time
 from pathlib import Path
 
+from recsys import artifacts
+from recsys.paths import models_dir
+from tests.app_server import app_test, launch_chromium, streamlit_app
+
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from app_server import app_test, launch_chromium, streamlit_app  # noqa: E402
-
-from recsys import artifacts  # noqa: E402
-
 
 def cold_start(query: str, runs: int) -> list[tuple[float, float, float]]:
     from playwright.sync_api import sync_playwright
@@ -61,8 +60,7 @@ def cold_start(query: str, runs: int) -> list[tuple[float, float, float]]:
 FIRST_RUN = """
 import sys, time
 began = time.perf_counter()
-sys.path[:0] = [{root!r}, {tests!r}]
-from app_server import app_test
+from tests.app_server import app_test
 app = app_test(timeout=60)
 app.session_state["seeds"] = [{{"track_id": t, "name": "", "artist": ""}} for t in {seeds!r}]
 app.switch_page("pages/recommend.py").run()
@@ -74,9 +72,9 @@ print(time.perf_counter() - began)
 def first_run(seed_ids: list[str], runs: int) -> list[float]:
     """Seconds from a fresh interpreter to the Recommend page rendered with recommendations,
     server side only (AppTest): the imports, artifact loading and the script run of a cold start."""
-    code = FIRST_RUN.format(root=str(ROOT), tests=str(ROOT / "tests"), seeds=seed_ids)
-    return [float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                                 text=True).stdout.split()[-1]) for _ in range(runs)]
+    code = FIRST_RUN.format(seeds=seed_ids)
+    return [float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                                 cwd=ROOT).stdout.split()[-1]) for _ in range(runs)]
 
 
 def interaction(models: Path, seed_ids: list[str], n: int) -> tuple[list[float], list[float]]:
@@ -111,7 +109,7 @@ def main() -> int:
     parser.add_argument("--interactions", type=int, default=30, help="recommend runs to time")
     args = parser.parse_args()
 
-    models = Path(os.environ.get("RECSYS_MODELS_DIR") or ROOT / "models")
+    models = models_dir()
     model = artifacts.default_model(models)
     if model is None:
         print(f"{models / artifacts.DEFAULT} is missing: run `make models` first", file=sys.stderr)

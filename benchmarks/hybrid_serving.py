@@ -1,7 +1,7 @@
 """Latency of the served hybrid (models/DEFAULT) against its GNN served alone (models/lightgcn:
 embeddings, no neighbourhoods), measured in the same run on the same seed lists.
 
-    python benchmarks/hybrid_serving.py [--requests 2000] [--models-dir models]
+    python -m benchmarks.hybrid_serving [--requests 2000] [--models-dir models]
 
 Prints p50/p99 milliseconds of ``Recommender.recommend`` (k=20 and k=500, 1-10 random seeds) for
 both, their ratio, and the neighbourhood storage per track.
@@ -12,13 +12,10 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from recsys.serving.recommender import Recommender  # noqa: E402
+from recsys.serving.recommender import Recommender
 
 
 def timings(rec: Recommender, seed_lists, k: int) -> np.ndarray:
@@ -33,7 +30,7 @@ def timings(rec: Recommender, seed_lists, k: int) -> np.ndarray:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--models-dir", default="models")
+    parser.add_argument("--models-dir", help="default: $RECSYS_MODELS_DIR, else the repository's models/")
     args = parser.parse_args()
     hybrid = Recommender.load(None, models_dir=args.models_dir)
     embedding_only = Recommender.load("lightgcn", models_dir=args.models_dir)

@@ -1,6 +1,6 @@
 """MPD ingest throughput against a plain ``json.load`` loop over the same files, in the same run.
 
-    python benchmarks/ingest.py [--slices 24] [--playlists 1000] [--workers 2] [--repeat 2]
+    python -m benchmarks.ingest [--slices 24] [--playlists 1000] [--workers 2] [--repeat 2]
 
 Writes synthetic MPD slices (``recsys.synthetic``) to a temporary directory, reads them once so
 every measurement starts from a warm page cache, then runs each measurement ``--repeat`` times in
@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def measure(kind: str, slice_dir: Path, workers: int, limit: int | None) -> dict:
@@ -66,10 +65,11 @@ def _cpu_seconds() -> float:
 
 
 def in_child(kind: str, slice_dir: Path, workers: int, limit: int | None) -> dict:
-    cmd = [sys.executable, __file__, "--measure", kind, "--dir", str(slice_dir), "--workers", str(workers)]
+    cmd = [sys.executable, "-m", "benchmarks.ingest", "--measure", kind, "--dir", str(slice_dir),
+           "--workers", str(workers)]
     if limit:
         cmd += ["--limit", str(limit)]
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -1,8 +1,8 @@
 """Scaling measurements behind docs/scaling.md: ingest, graph and table sizes, LightGCN step
 time, the extrapolation to 100k / 300k / 1M playlists, DDP, and serving index memory.
 
-    python benchmarks/scaling.py                 # everything (about 10 minutes on 2 cores)
-    python benchmarks/scaling.py --parts train   # one part: ingest, train, ddp, index
+    python -m benchmarks.scaling                 # everything (about 10 minutes on 2 cores)
+    python -m benchmarks.scaling --parts train   # one part: ingest, train, ddp, index
 
 Synthetic MPD slices (recsys.synthetic) drawn from a 2,262,292-track catalog (the full MPD's
 count) are written once to benchmarks/out/scaling/ and ingested at 4, 8 and 16 slices
@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 # The Million Playlist Dataset's published totals (its stats.txt / README).
 MPD_PLAYLISTS = 1_000_000
@@ -51,8 +50,8 @@ def slices_dir() -> Path:
     if len(list(directory.glob("mpd.slice.*.json"))) < max(SLICES):
         # In a child process: the 2.26M-track catalog would otherwise stay in this one, and the
         # ingest measurements' peak memory (ru_maxrss) counts the parent's size at fork.
-        subprocess.run([sys.executable, ROOT / "scripts" / "make_synthetic_mpd.py", directory,
-                        "--slices", str(max(SLICES)), "--tracks", str(MPD_TRACKS)], check=True)
+        subprocess.run([sys.executable, "-m", "scripts.make_synthetic_mpd", directory,
+                        "--slices", str(max(SLICES)), "--tracks", str(MPD_TRACKS)], check=True, cwd=ROOT)
     return directory
 
 
@@ -76,7 +75,7 @@ def graph_counts(dataset) -> dict:
 # ------------------------------------------------------------------------------------------ ingest
 
 def part_ingest() -> None:
-    from ingest import in_child  # benchmarks/ingest.py: one measured ingest in a fresh process
+    from benchmarks.ingest import in_child  #: one measured ingest in a fresh process
 
     header("ingest (python -m recsys ingest mpd, 2 workers, fresh process each)")
     directory = slices_dir()
@@ -258,8 +257,8 @@ def part_ddp(n_slices: int = 4, steps: int = 24, epochs: int = 2) -> None:
 
     header(f"DDP on this machine: seconds per epoch of {steps} steps, {n_slices}k playlists")
     dataset = dataset_dir(n_slices)
-    args = ["train", "--dataset", dataset, "--model", "lightgcn", "--epochs", epochs, "--patience", epochs,
-            "--steps-per-epoch", steps, "--val-playlists", 50, "--quiet"]
+    args = ["train", "--dataset", dataset, "--model", "lightgcn", "--set", f"epochs={epochs}",
+            "--set", f"patience={epochs}", "--set", f"steps_per_epoch={steps}", "--val-playlists", 50, "--quiet"]
     torchrun = Path(sys.executable).with_name("torchrun")
     for label, launcher in (("1 process", [sys.executable, "-m", "recsys"]),
                             ("torchrun, 2 processes", [torchrun, "--standalone", "--nproc-per-node", 2, "-m", "recsys"])):

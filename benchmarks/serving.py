@@ -1,7 +1,7 @@
 """Serving benchmark: the production index against exact numpy brute force, in the same run.
 
-    python benchmarks/serving.py            # 2,262,292 tracks (the full MPD) and 30,000 (default app size)
-    python benchmarks/serving.py --quick    # 300,000 and 10,000: a smoke run of a minute or two
+    python -m benchmarks.serving            # 2,262,292 tracks (the full MPD) and 30,000 (default app size)
+    python -m benchmarks.serving --quick    # 300,000 and 10,000: a smoke run of a minute or two
 
 For each catalog size it publishes a synthetic artifact (clustered 64-d embeddings, float16,
 pseudo-word track and artist names), loads it with ``Recommender.load`` and prints: index kind
@@ -23,16 +23,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import faiss  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
+import faiss
+from threadpoolctl import threadpool_limits
 
-from recsys import Recommender  # noqa: E402
-from recsys.training.artifact_writer import write_artifact  # noqa: E402
-from recsys.projection import project  # noqa: E402
-from recsys.scoring import seed_query  # noqa: E402
-from recsys.serving import index as index_module  # noqa: E402
+from recsys import Recommender
+from recsys.training.artifact_writer import write_artifact
+from recsys.projection import project
+from recsys.scoring import seed_query
+from recsys.serving import index as index_module
 
 FULL_MPD_TRACKS = 2_262_292
 DIM = 64
@@ -133,7 +132,7 @@ def bench_catalog(n: int, n_queries: int, workdir: Path, *, sweep: bool) -> None
     start = time.perf_counter()
     rec = Recommender.load(path)
     print(f"load + index build       {time.perf_counter() - start:8.1f} s   ({rec.index.kind}"
-          + (f", {rec.index._index.nlist} cells, nprobe {rec.index.nprobe})" if rec.index.kind == "ivf" else ")"))
+          + (f", {rec.index.nlist} cells, nprobe {rec.index.nprobe})" if rec.index.kind == "ivf" else ")"))
     print(f"resident memory          {rss_mb():8.0f} MB (+{rss_mb() - rss_before:.0f} MB for the Recommender)")
     start = time.perf_counter()
     Recommender.load(path)
@@ -182,7 +181,7 @@ def bench_catalog(n: int, n_queries: int, workdir: Path, *, sweep: bool) -> None
     if rec.index.kind == "ivf" and sweep:
         print("nprobe sweep (index search k=100):")
         for nprobe in (8, 16, 32, 64, 128):
-            probe = index_module.VectorIndex(rec.index._index, nprobe)
+            probe = rec.index.with_nprobe(nprobe)
             print(f"  nprobe {nprobe:4d}            recall@100 {recall_at_100(lambda q: probe.search(q, 100)):.4f}"
                   f"   {percentiles(timed(lambda q: probe.search(q, 100), queries))}")
     if sweep:

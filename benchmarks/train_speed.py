@@ -9,9 +9,9 @@ a run is the median of its steps after the first, and the figures printed are th
 the runs. Then the validation Recall@20 / NDCG@20 of each after the same steps (scored as serving
 scores: mean of the seeds' normalised embeddings), and the load average (the machine is shared).
 
-    python benchmarks/train_speed.py            # ~0.66M and ~6.6M edges (10 and 100 slices)
-    python benchmarks/train_speed.py --quick    # ~0.66M edges only, fewer steps
-    python benchmarks/train_speed.py --profile  # torch.profiler table of our step at ~6.6M edges
+    python -m benchmarks.train_speed            # ~0.66M and ~6.6M edges (10 and 100 slices)
+    python -m benchmarks.train_speed --quick    # ~0.66M edges only, fewer steps
+    python -m benchmarks.train_speed --profile  # torch.profiler table of our step at ~6.6M edges
 """
 from __future__ import annotations
 
@@ -27,20 +27,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from torch_geometric.nn.models import LightGCN as PyGLightGCN
+
+from recsys.dataset import load_dataset
+from recsys.evaluation import EmbeddingScorer, evaluate
+from recsys.graph import interaction_matrix, normalized_adjacency
+from recsys.ingest.mpd import ingest_mpd
+from recsys.models.common import GraphTensors, SymmetricAdjacency
+from recsys.models.lightgcn import LightGCN
+from recsys.splits import continuation_split
+from recsys.synthetic import write_synthetic_mpd
+
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from torch_geometric.nn.models import LightGCN as PyGLightGCN  # noqa: E402
-
-from recsys.dataset import load_dataset  # noqa: E402
-from recsys.evaluation import EmbeddingScorer, evaluate  # noqa: E402
-from recsys.graph import interaction_matrix, normalized_adjacency  # noqa: E402
-from recsys.ingest.mpd import ingest_mpd  # noqa: E402
-from recsys.models.common import GraphTensors, SymmetricAdjacency  # noqa: E402
-from recsys.models.lightgcn import LightGCN  # noqa: E402
-from recsys.splits import continuation_split  # noqa: E402
-from recsys.synthetic import write_synthetic_mpd  # noqa: E402
-
 OUT = ROOT / "benchmarks" / "out"
 
 

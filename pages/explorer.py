@@ -2,31 +2,23 @@
 catalog. The neighbours and the map are fragments: moving one of their controls re-runs only them."""
 import streamlit as st
 
-from recsys.app import charts, recommend_state, session, tables, widgets
-from recsys.errors import RecsysError
-
-FOCUS = "explorer_focus"  # {track_id, name, artist}
-
-
-def set_focus(track: dict) -> None:
-    st.session_state[FOCUS] = {k: track[k] for k in ("track_id", "name", "artist")}
-
+from recsys.app import RecsysError, charts, session, state, tables, widgets
 
 served = session.require_served()
 recommender = served.recommender
 catalog = recommender.catalog
 st.title("Explorer")
-widgets.track_search(recommender, key="explore_search", action="Explore", on_pick=set_focus,
-                     picked={st.session_state.get(FOCUS, {}).get("track_id")}, picked_label="Shown")
+widgets.track_search(recommender, key="explore_search", action="Explore", on_pick=state.set_focus,
+                     picked={(state.focus() or {}).get("track_id")}, picked_label="Shown")
 
 # The picked track, else the first seed of the Recommend page, else the most popular track
 # (also when the pick came from another model version, whose catalog lacks it). It stays picked,
 # so adding a neighbour as a seed does not move the page to another track.
-focus = st.session_state.get(FOCUS) or next(iter(recommend_state.seeds()), None)
+focus = state.focus() or next(iter(state.seeds()), None)
 if focus is None or served.catalog_rows([focus["track_id"]])[0] < 0:
     focus = recommender.popular(1)[["track_id", "name", "artist"]].iloc[0].to_dict()
     st.caption("Showing the most popular track; search above to explore another.")
-set_focus(focus)
+state.set_focus(focus)
 focus_row = int(served.catalog_rows([focus["track_id"]])[0])
 name, link = st.columns([4, 1], vertical_alignment="center")
 name.text(f"{focus['name']} — {focus['artist']}")
@@ -63,7 +55,7 @@ def neighbourhood() -> None:
     neighbours = recommender.similar(focus["track_id"], k=k)
     rows = served.catalog_rows(neighbours["track_id"])
     widgets.neighbours_table(tables.neighbours_view(neighbours, catalog, rows), key="explorer_neighbours")
-    widgets.track_actions(neighbours, key="explorer_act", on_more=set_focus)
+    widgets.track_actions(neighbours, key="explorer_act", on_more=state.set_focus)
     catalog_map(rows)
 
 

@@ -1,14 +1,8 @@
 """My Spotify (optional): recommendations from the user's liked tracks."""
-from urllib.parse import quote
-
 import streamlit as st
 
-from recsys.app import session, spotify_login, widgets
+from recsys.app import RecsysError, session, spotify_login, widgets
 from recsys.app.tables import escape_markdown
-from recsys.errors import RecsysError
-from recsys.spotify import oauth
-
-LIKED = spotify_login.LIKED
 
 st.title("My Spotify")
 
@@ -37,12 +31,11 @@ if app_config is None:
 st.caption(spotify_login.privacy_note())
 
 try:
-    client = oauth.session_client(app_config, st.session_state)
+    client = spotify_login.client(app_config)
 except RecsysError as exc:
     widgets.error("Spotify is not answering", exc)
     st.stop()
 if client is None:
-    st.session_state.pop(LIKED, None)  # a login that ended (e.g. refresh token revoked) takes them along
     st.write("Log in to turn your liked tracks into seeds. Spotify's login page opens in a new tab "
              "(it refuses to be shown inside this app's frame); you come back logged in there.")
     try:
@@ -53,18 +46,18 @@ if client is None:
     st.link_button("Log in with Spotify", link, type="primary", icon=":material/login:")
     st.stop()
 
-profile = st.session_state.get(oauth.PROFILE_KEY) or {}
 who, refresh, leave = st.columns([3, 1, 1], vertical_alignment="center")
-who.text(f"Logged in as {profile.get('display_name', 'a Spotify user')}")
+who.text(f"Logged in as {spotify_login.display_name()}")
 refresh.button("Refresh liked tracks", key="spotify_refresh", icon=":material/refresh:",
-               on_click=st.session_state.pop, args=(LIKED, None))
+               on_click=spotify_login.refresh_liked)
 leave.button("Disconnect", on_click=spotify_login.disconnect, icon=":material/logout:",
              key="spotify_disconnect")
 
-if LIKED not in st.session_state:
+liked = spotify_login.fetched_liked()
+if liked is None:
     bar = st.progress(0.0, text="Fetching your liked tracks…")
     try:
-        st.session_state[LIKED] = oauth.fetch_liked_tracks(
+        liked = spotify_login.fetch_liked(
             client, progress=lambda done, total: bar.progress(done / max(total, 1),
                                                               text=f"Fetched {done} of {total} liked tracks"))
     except RecsysError as exc:
@@ -72,7 +65,6 @@ if LIKED not in st.session_state:
         widgets.error("Could not fetch your liked tracks", exc)
         st.stop()
     bar.empty()
-liked = st.session_state[LIKED]
 if not liked:
     st.info("Your Spotify library has no liked tracks yet. Like a few songs in Spotify, then "
             "press **Refresh liked tracks** — or pick seeds by hand on the Recommend page.")
@@ -92,16 +84,15 @@ st.subheader("Recommended for you")
 widgets.recommendations(result.table, key="spotify", file_name="my_spotify_recommendations.csv")
 
 st.subheader("Save as a Spotify playlist")
-uris = [t for t in result.table["track_id"] if str(t).startswith("spotify:track:")]
+uris = spotify_login.saveable(result.table["track_id"])
 if not uris:
     st.caption("This model's catalog has no Spotify ids (it was trained on data without them), so "
                "there is nothing Spotify could add to a playlist.")
-elif oauth.PLAYLIST_SCOPE not in oauth.granted_scopes(st.session_state):
+elif not spotify_login.can_save_playlists():
     st.write("Saving needs one more permission (to create a private playlist); Spotify asks for it "
              "in a new tab.")
     try:
-        st.link_button("Allow saving playlists",
-                       spotify_login.login_link(app_config, oauth.SAVE_PLAYLIST_SCOPE))
+        st.link_button("Allow saving playlists", spotify_login.save_permission_link(app_config))
     except RecsysError as exc:
         widgets.error("Cannot start a Spotify login in this browser", exc)
 else:
@@ -109,11 +100,9 @@ else:
                          key="playlist_name")
     if st.button(f"Save {len(uris)} tracks as a private playlist", key="save_playlist"):
         try:
-            playlist = oauth.save_playlist(client, name, uris,
-                                           description="Made by the playlist-continuation app")
+            link = spotify_login.save_playlist(client, name, uris)
         except RecsysError as exc:
             widgets.error("Could not save the playlist", exc)
         else:
             st.success("Saved to your Spotify library.")
-            st.link_button("Open it on Spotify",
-                           "https://open.spotify.com/playlist/" + quote(str(playlist["id"])))
+            st.link_button("Open it on Spotify", link)

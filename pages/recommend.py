@@ -4,51 +4,50 @@ lives in the URL (a reload keeps it, a link shares it)."""
 import pandas as pd
 import streamlit as st
 
-from recsys.app import recommend_state as state
-from recsys.app import session, tables, widgets
-from recsys.errors import RecsysError
+from recsys.app import RecsysError, session, state, tables, widgets
+from recsys.app import recommend_state as recommend
 
 served = session.require_served()
 recommender = served.recommender
 st.title("Recommend")
-for problem in state.restore_from_url(served):
+for problem in recommend.restore_from_url(served):
     st.warning(tables.escape_markdown(problem))
 seeds = state.seeds()
 seed_ids = {s["track_id"] for s in seeds}
 
 controls, results = st.columns([2, 3], gap="large")
 with controls:
-    widgets.track_search(recommender, key="seed_search", action="Add", on_pick=state.add_seed,
+    widgets.track_search(recommender, key="seed_search", action="Add", on_pick=recommend.add_seed,
                          picked=seed_ids)
     st.subheader("Your seeds")
     if not seeds:
         st.info("No seeds yet: search for a track above and press **Add**. Add several to steer the "
                 "mix. Or start from one of the most played tracks:")
         popular = recommender.popular(5)
-        widgets.track_rows(popular, key="popular_pick", action="Add", on_pick=state.add_seed,
+        widgets.track_rows(popular, key="popular_pick", action="Add", on_pick=recommend.add_seed,
                            details=tables.catalog_details(recommender.catalog,
                                                           recommender.catalog_rows(popular["track_id"])))
-        state.write_url(served, k=state.K_DEFAULT, diversity=0.0, cap=None)
+        recommend.write_url(served, k=recommend.K_DEFAULT, diversity=0.0, cap=None)
         st.stop()
-    widgets.track_rows(pd.DataFrame(seeds), key="remove", action="Remove", on_pick=state.remove_seed,
-                       on_play=state.play,
+    widgets.track_rows(pd.DataFrame(seeds), key="remove", action="Remove", on_pick=recommend.remove_seed,
+                       on_play=recommend.play,
                        details=tables.catalog_details(
                            recommender.catalog, served.catalog_rows([s["track_id"] for s in seeds])))
-    st.button("Clear all seeds", on_click=state.clear_seeds)
+    st.button("Clear all seeds", on_click=recommend.clear_seeds)
 
-    k = st.slider("How many", 5, 100, state.K_DEFAULT, step=5, key="k")
-    diversity = st.slider("Diversity", 0.0, 1.0, 0.0, step=0.1, key="diversity",
+    k = st.slider("How many", 5, 100, recommend.K_DEFAULT, step=5, key=state.K)
+    diversity = st.slider("Diversity", 0.0, 1.0, 0.0, step=0.1, key=state.DIVERSITY,
                           help="0 ranks by similarity only; higher values trade similarity for "
                                "variety (MMR re-ranking).")
     auto_cap = tables.auto_artist_cap(k, [s["artist"] for s in seeds])
     cap = st.number_input("Max tracks per artist", value=None, step=1, key=state.CAP,
-                          on_change=state.clamp_cap, placeholder=f"auto ({auto_cap or 'no limit'})",
+                          on_change=recommend.clamp_cap, placeholder=f"auto ({auto_cap or 'no limit'})",
                           help="Empty: automatic, 2 per 20 tracks (no limit when all your seeds are "
                                "by one artist). 0: no limit.")
     note = state.pop_note()
     if note:
         st.warning(note)
-state.write_url(served, k=k, diversity=diversity, cap=cap)
+recommend.write_url(served, k=k, diversity=diversity, cap=cap)
 effective_cap = auto_cap if cap is None else (cap or None)
 
 with results:
@@ -59,8 +58,8 @@ with results:
         widgets.error("Could not recommend", exc)
         st.stop()
     table = result.table
-    playable = [t for t in table.to_dict("records") + seeds if tables.spotify_track_id(t["track_id"])]
-    playing = next((t for t in playable if t["track_id"] == st.session_state.get(state.PLAYING)),
+    playable = tables.playable(table.to_dict("records") + seeds)
+    playing = next((t for t in playable if t["track_id"] == state.playing()),
                    playable[0] if playable else None)
     widgets.player(playing)
     st.subheader("Recommendations", help=widgets.SCORE_HELP)
@@ -71,16 +70,15 @@ with results:
         st.info("None of your seeds is in this model's catalog, so these are the most popular tracks.")
     if diversity > 0:
         st.caption("With diversity above 0 the list is ordered for variety, not by score.")
-    if diversity >= state.DRIFT_DIVERSITY:
+    if diversity >= recommend.DRIFT_DIVERSITY:
         st.warning("At high diversity the list drifts away from your seeds: expect tracks that "
                    "have little to do with them. Lower it to stay close.")
-    art = session.album_art_thumbnails(
-        [sid for sid in map(tables.spotify_track_id, table["track_id"]) if sid])
+    art = session.album_art_thumbnails(tables.spotify_ids(table["track_id"]))
     widgets.recommendation_list(
         table, key="rec", art=art, seed_ids=seed_ids,
         details=tables.catalog_details(recommender.catalog, recommender.catalog_rows(table["track_id"])),
         playing=playing["track_id"] if playing else None,
-        on_play=state.play, on_add=state.add_seed, on_more=state.more_like_this)
+        on_play=recommend.play, on_add=recommend.add_seed, on_more=recommend.more_like_this)
     st.download_button("Download as CSV", tables.to_csv(tables.recommendations_view(table)),
                        file_name="recommendations.csv", mime="text/csv", key="rec_csv",
                        on_click="ignore", icon=":material/download:")

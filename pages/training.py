@@ -2,16 +2,14 @@
 comparison report of all models."""
 import streamlit as st
 
-from recsys import artifacts
-from recsys.app import charts, session, widgets
-from recsys.errors import RecsysError
+from recsys.app import RecsysError, charts, session, widgets
 
 st.title("Training")
-rows = [r for r in artifacts.list_artifacts(session.models_dir()) if "error" not in r]
+rows = [r for r in session.artifact_rows() if "error" not in r]
 if not rows:
     st.info("No trained model yet. `make models` trains the default models on the embedded data.")
     st.stop()
-labels = {f"{r['model']} / {r['version']}": r for r in rows}
+labels = {session.version_label(r["model"], r["version"]): r for r in rows}
 served = session.served()
 default = [served.label] if served and served.label in labels else [next(iter(labels))]
 picked = st.multiselect("Versions to compare", list(labels), default=default, key="training_versions")

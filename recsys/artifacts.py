@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys import paths
 from recsys.errors import RecsysError
 from recsys.files import STALE_LEFTOVER_SECONDS, atomic_write, sha256
 
@@ -136,9 +137,11 @@ def check_name(name: str, what: str) -> None:
 
 # --------------------------------------------------------------------------- loading
 
-def resolve(path_or_model: str | os.PathLike, models_dir: str | os.PathLike = "models") -> Path:
+def resolve(path_or_model: str | os.PathLike, models_dir: str | os.PathLike | None = None) -> Path:
     """The version directory meant by an artifact path, a model directory, a model name
-    (its CURRENT version) or ``model/version``."""
+    (its CURRENT version) or ``model/version``; names are looked up in ``models_dir``
+    (default: ``recsys.paths.models_dir()``)."""
+    models_dir = _root(models_dir)
     candidate = Path(path_or_model)
     if (candidate / MANIFEST).is_file():
         return candidate
@@ -154,6 +157,10 @@ def resolve(path_or_model: str | os.PathLike, models_dir: str | os.PathLike = "m
                         f"{models_dir} (models there: {known or 'none'})")
 
 
+def _root(models_dir: str | os.PathLike | None) -> Path:
+    return paths.models_dir() if models_dir is None else Path(models_dir)
+
+
 def _current_dir(model_dir: Path) -> Path:
     version = _read_pointer(model_dir / CURRENT)
     if version is None:
@@ -164,7 +171,7 @@ def _current_dir(model_dir: Path) -> Path:
     return model_dir / version
 
 
-def load_artifact(path_or_model: str | os.PathLike, models_dir: str | os.PathLike = "models") -> Artifact:
+def load_artifact(path_or_model: str | os.PathLike, models_dir: str | os.PathLike | None = None) -> Artifact:
     """Load and verify an artifact (see ``resolve`` for what ``path_or_model`` may be).
 
     Every file's size and sha256 are checked against the manifest, the embedding shape and dtype
@@ -298,7 +305,7 @@ def _read(path: Path, reader):
 
 # --------------------------------------------------------------------------- management
 
-def verify(path_or_model: str | os.PathLike, models_dir: str | os.PathLike = "models") -> Artifact:
+def verify(path_or_model: str | os.PathLike, models_dir: str | os.PathLike | None = None) -> Artifact:
     """Load an artifact and read every file fully (curves and projection too); raise on any fault."""
     artifact = load_artifact(path_or_model, models_dir)
     artifact.curves, artifact.projection  # noqa: B018 - reading them is the check
@@ -320,9 +327,9 @@ def current_version(models_dir: str | os.PathLike, model: str) -> str | None:
     return _read_pointer(Path(models_dir) / model / CURRENT)
 
 
-def list_models(models_dir: str | os.PathLike = "models") -> list[dict]:
+def list_models(models_dir: str | os.PathLike | None = None) -> list[dict]:
     """One entry per model directory: name, current version, number of versions, whether default."""
-    root = Path(models_dir)
+    root = _root(models_dir)
     if not root.is_dir():
         return []
     default = default_model(root)
@@ -332,9 +339,10 @@ def list_models(models_dir: str | os.PathLike = "models") -> list[dict]:
              "default": name == default} for name in models if counts[name]]
 
 
-def list_artifacts(models_dir: str | os.PathLike = "models") -> list[dict]:
+def list_artifacts(models_dir: str | os.PathLike | None = None) -> list[dict]:
     """Every published version (unverified; read from manifests): model, version, current,
     created_at, rows, dim, dtype, metrics, path."""
+    models_dir = _root(models_dir)
     rows = []
     for entry in list_models(models_dir):
         model = entry["model"]
@@ -398,5 +406,5 @@ def set_default_model(models_dir: str | os.PathLike, model: str) -> None:
     write_pointer(Path(models_dir) / DEFAULT, model)
 
 
-def default_model(models_dir: str | os.PathLike = "models") -> str | None:
-    return _read_pointer(Path(models_dir) / DEFAULT)
+def default_model(models_dir: str | os.PathLike | None = None) -> str | None:
+    return _read_pointer(_root(models_dir) / DEFAULT)

@@ -18,21 +18,21 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from recsys.artifacts import prune, set_default_model
+from recsys.experiments import HYBRID, compare
+from recsys.reports import report_meta, write_report
+from recsys.ingest.csv import ingest_csv
+from recsys.models import GNN_MODELS
+from recsys.models.baselines import BASELINES
+from recsys.paths import models_dir
+from recsys.splits import continuation_split, standard_split
+from recsys.training.publish import publish_hybrid, publish_result
+
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from recsys.artifacts import prune, set_default_model  # noqa: E402
-from recsys.experiments import HYBRID, compare  # noqa: E402
-from recsys.reports import report_meta, write_report  # noqa: E402
-from recsys.ingest.csv import ingest_csv  # noqa: E402
-from recsys.models import GNN_MODELS  # noqa: E402
-from recsys.models.baselines import BASELINES  # noqa: E402
-from recsys.splits import continuation_split, standard_split  # noqa: E402
-from recsys.training.publish import publish_hybrid, publish_result  # noqa: E402
-
 CSV = ROOT / "data" / "tidytuesday_spotify_songs.csv.gz"
 DATASET = ROOT / "data" / "processed" / "tidytuesday"
-MODELS = ROOT / "models"
+MODELS = models_dir()
 K = 20
 # The GNNs shown beside the hybrid are capped so the whole build stays near 10 minutes on 2 cores
 # (their validation NDCG@500 has nearly peaked by then: each artifact's curves.csv); LightGCN,

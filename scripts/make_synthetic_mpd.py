@@ -1,6 +1,6 @@
 """Write synthetic Million Playlist Dataset slices (see recsys/synthetic.py for their structure).
 
-    python scripts/make_synthetic_mpd.py data/synthetic_mpd --slices 20
+    python -m scripts.make_synthetic_mpd data/synthetic_mpd --slices 20
     python -m recsys ingest mpd data/synthetic_mpd --out data/processed/synthetic_mpd
 """
 from __future__ import annotations
@@ -10,9 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from recsys.synthetic import write_synthetic_mpd  # noqa: E402
+from recsys.synthetic import write_synthetic_mpd
 
 
 def main() -> int:

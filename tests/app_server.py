@@ -69,24 +69,11 @@ def launch_chromium(playwright):
 
 
 def app_test(timeout: float = 30):
-    """``AppTest`` of streamlit_app.py that keeps running the entrypoint on every run.
-
-    AppTest resets ``PagesManager.uses_pages_directory`` before each run and then, because a
-    ``pages/`` folder exists, takes the legacy pages-directory path, which runs the current page
-    file *without* the entrypoint from the second run on (streamlit#9446; the fix in #14217 does
-    not cover apps that keep ``pages/``). A real server sets the flag to False once ``st.navigation``
-    has run; this does the same for every AppTest run.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
+    """``AppTest`` of streamlit_app.py that keeps running the entrypoint on every run
+    (``recsys.app.streamlit_compat.navigation_only_app_tests``)."""
     from streamlit.testing.v1 import AppTest
 
-    if not getattr(PagesManager.__init__, "navigation_only", False):
-        original = PagesManager.__init__
+    from recsys.app import streamlit_compat
 
-        def init(self, *args, **kwargs):
-            original(self, *args, **kwargs)
-            PagesManager.uses_pages_directory = False
-
-        init.navigation_only = True
-        PagesManager.__init__ = init
+    streamlit_compat.navigation_only_app_tests()
     return AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=timeout)

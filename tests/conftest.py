@@ -30,7 +30,7 @@ def two_genre_dataset():
 def fake_spotify():
     """A fake Spotify accounts service + Web API on 127.0.0.1 (tests/fake_spotify.py), with the
     demo world: users alice and bob (different liked tracks), carol and dave (public playlists)."""
-    from fake_spotify import FakeSpotify
+    from tests.fake_spotify import FakeSpotify
 
     with FakeSpotify() as fake:
         yield fake
@@ -40,7 +40,7 @@ def fake_spotify():
 def fixture_artifact(tmp_path):
     """The hand-built two-genre artifact (tests/fixture_artifacts.py), published as the current
     version of model "fixture" and the default model in ``tmp_path / "models"``: its path."""
-    from fixture_artifacts import make_fixture_artifact
+    from tests.fixture_artifacts import make_fixture_artifact
 
     return make_fixture_artifact(tmp_path / "models")
 

@@ -9,7 +9,7 @@ out, as for a source without them), except that the last track has no tempo.
 
 Usage::
 
-    from fixture_artifacts import make_fixture_artifact, track_id_of
+    from tests.fixture_artifacts import make_fixture_artifact, track_id_of
     path = make_fixture_artifact(tmp_path / "models")          # models/fixture/<version>/
     Recommender.load(path).recommend([track_id_of("Ace of Spades")])
 """

@@ -7,9 +7,9 @@ import os
 import re
 
 import pytest
-from app_server import CHROMIUM, ROOT, free_port, launch_chromium, streamlit_app
-from fake_spotify import FakeSpotify
-from fixture_artifacts import XSS_NAME, make_fixture_artifact, track_id_of
+from tests.app_server import CHROMIUM, ROOT, free_port, launch_chromium, streamlit_app
+from tests.fake_spotify import FakeSpotify
+from tests.fixture_artifacts import XSS_NAME, make_fixture_artifact, track_id_of
 from test_app import fake_world
 
 pytestmark = [

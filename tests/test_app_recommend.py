@@ -9,8 +9,8 @@ import sys
 import time
 
 import pytest
-from fake_oembed import FakeOEmbed, thumbnail_of
-from fixture_artifacts import make_fixture_artifact, track_id_of
+from tests.fake_oembed import FakeOEmbed, thumbnail_of
+from tests.fixture_artifacts import make_fixture_artifact, track_id_of
 from test_app import ROOT, messages, new_app, plain, visit
 from test_app import recommended as recommended_in
 
@@ -163,7 +163,7 @@ def test_artist_cap_defaults_to_2_per_20_and_out_of_range_is_clamped_with_a_note
 
 
 def fixture_artists(names):
-    from fixture_artifacts import fixture_catalog
+    from tests.fixture_artifacts import fixture_catalog
     return fixture_catalog().set_index("name").loc[names, "artist"]
 
 
@@ -282,14 +282,13 @@ def test_the_first_pages_load_no_charting_library(models_dir):
     """Cold start: Home and Recommend (the pages a visit starts on) never import altair (~1 s)."""
     script = f"""
 import sys
-sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
-from app_server import app_test
+from tests.app_server import app_test
 app = app_test().run()
 app.switch_page("pages/recommend.py").run()
 assert not app.exception, app.exception
 print("altair" in sys.modules)
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "RECSYS_MODELS_DIR": str(models_dir)})
+                            cwd=ROOT, env={**os.environ, "RECSYS_MODELS_DIR": str(models_dir)})
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "False"

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fixture_artifacts import fixture_catalog, fixture_embeddings, make_fixture_artifact
+from tests.fixture_artifacts import fixture_catalog, fixture_embeddings, make_fixture_artifact
 from recsys import artifacts as art
 from recsys.artifacts import ArtifactError, load_artifact
 from recsys.training import artifact_writer
@@ -22,7 +22,6 @@ from recsys.training.artifact_writer import write_artifact
 from recsys.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = Path(__file__).resolve().parent
 
 
 def publish_small(models_dir, version=None, make_current=True, n=30, dtype="float16", seed=0):
@@ -112,13 +111,13 @@ def test_disk_full_mid_publish_keeps_previous_version(tmp_path):
     before = publish_small(tmp_path)
     script = textwrap.dedent(f"""
         import resource, signal, sys
-        sys.path[:0] = [{str(ROOT)!r}, {str(TESTS)!r}]
-        from test_artifacts import publish_small
+        from tests.test_artifacts import publish_small
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so the write fails with EFBIG, not a signal
         resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
         publish_small({str(tmp_path)!r}, n=100_000, dtype="float32")
     """)
-    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                           cwd=ROOT)
     assert child.returncode != 0 and "OSError" in child.stderr.splitlines()[-1]
     assert art.versions(tmp_path, "small") == [before.name]
     assert load_artifact("small", tmp_path).path == before
@@ -129,15 +128,14 @@ def test_kill_9_at_any_moment_leaves_a_loadable_current_version(tmp_path):
     publish_small(tmp_path)
     script = textwrap.dedent(f"""
         import sys
-        sys.path[:0] = [{str(ROOT)!r}, {str(TESTS)!r}]
-        from test_artifacts import publish_small
+        from tests.test_artifacts import publish_small
         for seed in range(10_000):
             publish_small({str(tmp_path)!r}, n=20_000, seed=seed)
             print("published", flush=True)
     """)
     rng = np.random.default_rng(0)
     for delay in rng.uniform(0.0, 0.3, size=5):
-        child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT)
         assert child.stdout.readline().strip() == "published"
         time.sleep(delay)  # then kill somewhere inside the next publish
         os.kill(child.pid, signal.SIGKILL)

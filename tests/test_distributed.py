@@ -19,8 +19,9 @@ from recsys.training import distributed
 ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 VAL_PLAYLISTS = 30
-TRAIN_ARGS = ["--model", "lightgcn", "--val-playlists", VAL_PLAYLISTS, "--steps-per-epoch", 8,
-              "--batch-size", 128, "--dim", 16, "--epochs", 10, "--patience", 10, "--quiet"]
+TRAIN_ARGS = ["--model", "lightgcn", "--val-playlists", VAL_PLAYLISTS, "--set", "steps_per_epoch=8",
+              "--set", "batch_size=128", "--set", "embedding_dim=16", "--set", "epochs=10", "--set", "patience=10",
+              "--quiet"]
 
 
 def run(command: list, cwd: Path) -> subprocess.CompletedProcess:

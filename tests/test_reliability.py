@@ -1,16 +1,17 @@
 """Fast versions of the reliability drills in scripts/drills/ (the full runs and their recorded
 output are in docs/reliability.md): kill -9 during a checkpoint write and during a publish,
 damaged artifact files, and fuzzed ingest and Recommender input."""
-import corruption_drill
-import crash_drill
-import fuzz_drill
+from scripts.drills import corruption_drill
+from scripts.drills import crash_drill
+from scripts.drills import fuzz_drill
 import pytest
 from conftest import two_genre_rows
 
 from recsys.dataset import from_rows, write_dataset
 
-TINY_TRAINING = ["--model", "lightgcn", "--epochs", crash_drill.EPOCHS, "--patience", crash_drill.EPOCHS,
-                 "--steps-per-epoch", 2, "--batch-size", 64, "--dim", 64, "--val-playlists", 4, "--quiet"]
+TINY_TRAINING = ["--model", "lightgcn", "--set", f"epochs={crash_drill.EPOCHS}", "--set",
+                 f"patience={crash_drill.EPOCHS}", "--set", "steps_per_epoch=2", "--set", "batch_size=64",
+                 "--set", "embedding_dim=64", "--val-playlists", 4, "--quiet"]
 
 
 def test_kill_9_while_checkpointing_and_while_publishing_then_resume(tmp_path):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from fixture_artifacts import XSS_NAME, fixture_catalog
+from tests.fixture_artifacts import XSS_NAME, fixture_catalog
 from recsys import Recommender
 from recsys.serving import RecommendError
 from recsys.serving.index import CACHE_DIR
@@ -11,7 +11,7 @@ from recsys.serving.search import TrackSearch
 
 @pytest.fixture(scope="module")
 def rec(tmp_path_factory):
-    from fixture_artifacts import make_fixture_artifact
+    from tests.fixture_artifacts import make_fixture_artifact
 
     return Recommender.load(make_fixture_artifact(tmp_path_factory.mktemp("models")))
 
@@ -99,7 +99,7 @@ def test_hostile_queries_get_a_clear_error_fast(rec):
 def test_spotify_id_parser_is_anchored_and_capped():
     import time
 
-    from recsys.serving.matching import spotify_uri
+    from recsys.spotify.ids import track_uri as spotify_uri
 
     tid = "4uLU6hMCjMI75M1A2tKUQC"
     for text in (tid, f"spotify:track:{tid}", f"https://open.spotify.com/track/{tid}?si=abc123",

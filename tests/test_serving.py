@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fixture_artifacts import XSS_NAME, fixture_catalog, make_fixture_artifact, track_id_of
+from tests.fixture_artifacts import XSS_NAME, fixture_catalog, make_fixture_artifact, track_id_of
 from recsys import Recommender
 from recsys.training.artifact_writer import write_artifact
 from recsys.serving import RecommendError
@@ -194,6 +194,14 @@ def test_ivf_index_is_cached_by_checksum_and_agrees_with_exact(large_models_dir)
     assert rebuilt.index.kind == "ivf" and cached[0].stat().st_size > 1000
     # k beyond what nprobe cells hold still fills the table.
     assert len(ivf.recommend(seeds, k=1000).table) == 1000
+    # Probing every cell is an exhaustive search: the exact index's answer.
+    assert exact.index.nlist is None and ivf.index.nlist > 16
+    query = np.asarray(exact.artifact.embeddings[:3], dtype=np.float32)
+    query /= np.linalg.norm(query, axis=1, keepdims=True)
+    everywhere = ivf.index.with_nprobe(ivf.index.nlist)
+    assert everywhere.kind == "ivf" and everywhere.ntotal == ivf.index.ntotal
+    for q in query:
+        assert set(everywhere.search(q, 50).rows) == set(exact.index.search(q, 50).rows)
 
 
 def test_a_cached_index_of_the_wrong_kind_is_rebuilt(large_models_dir):

@@ -5,12 +5,12 @@ import urllib.parse
 
 import pytest
 import requests
-from fake_spotify import FakeSpotify
+from tests.fake_spotify import FakeSpotify
 
 from recsys.cli import main
 from recsys.dataset import load_dataset
 from recsys.spotify.client import Endpoints, SpotifyApiError, client_credentials_client, retrying_session
-from recsys.spotify.crawler import CrawlError, Crawler, CrawlState, playlist_id
+from recsys.ingest.spotify_crawler import CrawlError, Crawler, CrawlState, playlist_id
 from recsys.ingest.spotify import user_client
 from recsys.spotify.oauth import OAuthStateStore, SpotifyAppConfig, complete_login, login_url
 

@@ -9,13 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from fake_spotify import FakeSpotify
+from tests.fake_spotify import FakeSpotify
 
 from recsys.spotify.client import LoginRequired, SpotifyApiError, SpotifyError
+from recsys.spotify.library import LIBRARY_SCOPE, SAVE_PLAYLIST_SCOPE, fetch_liked_tracks, save_playlist
 from recsys.spotify.oauth import (
-    LIBRARY_SCOPE, PROFILE_KEY, SAVE_PLAYLIST_SCOPE, TOKEN_KEY, OAuthStateError, OAuthStateStore,
-    SpotifyAppConfig, SpotifyConfigError, authorize_error_message, browser_binding, complete_login,
-    fetch_liked_tracks, granted_scopes, login_url, logout, save_playlist, session_client,
+    PROFILE_KEY, TOKEN_KEY, OAuthStateError, OAuthStateStore, SpotifyAppConfig, SpotifyConfigError,
+    authorize_error_message, browser_binding, complete_login, granted_scopes, login_url, logout, session_client,
 )
 
 REDIRECT = "http://127.0.0.1:8501/"

@@ -38,9 +38,10 @@ def train_cli(*args, cwd):
 def test_kill_minus_9_mid_training_then_resume_publishes_a_valid_artifact(dataset_dir, tmp_path):
     ckpt, models = tmp_path / "ckpt", tmp_path / "models"
     common = ["--dataset", dataset_dir, "--model", "lightgcn", "--out", models, "--checkpoint-dir", ckpt,
-              "--val-playlists", 4, "--steps-per-epoch", 3, "--batch-size", 64, "--dim", 16, "--quiet",
-              "--patience", 10_000]  # no early stop: the resumed run must add exactly two epochs
-    proc = train_cli(*common, "--epochs", 10_000, cwd=tmp_path)
+              "--val-playlists", 4, "--set", "steps_per_epoch=3", "--set", "batch_size=64",
+              "--set", "embedding_dim=16", "--quiet",
+              "--set", "patience=10000"]  # no early stop: the resumed run must add exactly two epochs
+    proc = train_cli(*common, "--set", "epochs=10000", cwd=tmp_path)
     deadline = time.monotonic() + 90
     while not (ckpt / "last.pt").exists():
         assert proc.poll() is None, proc.stderr.read()
@@ -54,7 +55,7 @@ def test_kill_minus_9_mid_training_then_resume_publishes_a_valid_artifact(datase
 
     done = int(load_checkpoint(ckpt)["run"]["epoch"])
     assert done >= 1
-    resumed = train_cli(*common, "--epochs", done + 2, "--resume", cwd=tmp_path)
+    resumed = train_cli(*common, "--set", f"epochs={done + 2}", "--resume", cwd=tmp_path)
     out, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
     path = Path(out.strip().splitlines()[-1])  # the artifact path is the last line printed
@@ -126,7 +127,8 @@ def test_train_without_a_model_publishes_the_served_hybrid(dataset_dir, tmp_path
     from recsys.serving.recommender import Recommender
 
     run = train_cli("--dataset", dataset_dir, "--out", tmp_path / "models", "--val-playlists", 4,
-                    "--epochs", 2, "--steps-per-epoch", 3, "--batch-size", 64, "--dim", 16, "--quiet",
+                    "--set", "epochs=2", "--set", "steps_per_epoch=3", "--set", "batch_size=64",
+                    "--set", "embedding_dim=16", "--quiet",
                     "--checkpoint-dir", tmp_path / "ckpt", cwd=tmp_path)
     out, err = run.communicate(timeout=240)
     assert run.returncode == 0, err
@@ -170,3 +172,18 @@ def test_the_published_catalog_keeps_genre_subgenre_popularity_year_and_audio_fe
     assert set(optional) <= set(catalog.columns)
     expected = dataset.tracks[optional].reset_index(drop=True)
     pd.testing.assert_frame_equal(catalog[optional], expected, check_dtype=False)
+
+
+def test_train_settings_are_the_trainconfig_fields_with_their_types():
+    from recsys.cli import parse_settings
+    from recsys.training.cli import train_overrides
+
+    settings = parse_settings(["negatives=8", "lr=1", "side_nodes=[]", "device=cpu", "holdout=0.25"])
+    assert train_overrides(settings) == {"negatives": 8, "lr": 1.0, "side_nodes": (), "device": "cpu",
+                                         "holdout": 0.25}
+    with pytest.raises(RecsysError, match="learning_rate: not a training setting; known: .*lr"):
+        train_overrides({"learning_rate": 0.1})
+    with pytest.raises(RecsysError, match="epochs='many': expected int"):
+        train_overrides(parse_settings(["epochs=many"]))
+    with pytest.raises(RecsysError, match="expected KEY=VALUE"):
+        parse_settings(["epochs"])

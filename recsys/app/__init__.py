@@ -1,8 +1,14 @@
-"""The Streamlit app's library: the one package that knows Streamlit.
+"""The Streamlit app's library: the one package that knows Streamlit, and all the pages import.
 
-``session`` (cached artifact loading, the model picker), ``seeds`` (the session's seeds),
-``spotify_login`` (the OAuth callback and the per-session Spotify client) and ``widgets`` import
-streamlit; ``charts`` (Altair chart builders) and ``tables`` (result tables, links, text
-escaping) are plain functions over DataFrames, testable without Streamlit or a browser. This ``__init__`` imports nothing, so
+``state`` (every ``st.session_state`` key, with typed accessors), ``session`` (cached artifact
+loading, the model picker), ``navigation`` (the page table), ``recommend_state`` (the Recommend
+page's callbacks and link), ``spotify_login`` (the OAuth callback, the per-session Spotify client
+and what it fetches), ``streamlit_compat`` (the one private Streamlit internal touched) and
+``widgets`` import streamlit; ``charts`` (Altair chart builders), ``tables`` (result tables,
+links, text escaping), ``describe`` and ``url_state`` are plain functions, testable without
+Streamlit or a browser. This ``__init__`` imports only the error type the pages catch, so
 ``import recsys.app.charts`` stays light.
 """
+from recsys.errors import RecsysError
+
+__all__ = ["RecsysError"]

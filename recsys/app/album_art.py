@@ -18,6 +18,8 @@ import urllib.request
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
+from recsys.spotify import ids
+
 OEMBED_URL_ENV = "RECSYS_OEMBED_URL"
 DEFAULT_OEMBED_URL = "https://open.spotify.com/oembed"
 # A page run waits at most this long for art (the issue's ~300 ms bound, with room for the rest).
@@ -87,7 +89,7 @@ class AlbumArt:
     def _fetch(self, sid: str) -> tuple[str, str | None]:
         url = None
         try:
-            track = f"https://open.spotify.com/track/{sid}"
+            track = ids.track_url(sid)
             request = urllib.request.Request(f"{self.base_url}?url={urllib.parse.quote(track, safe='')}",
                                              headers={"User-Agent": "recsys-app"})
             with urllib.request.urlopen(request, timeout=self._timeout) as response:

@@ -24,37 +24,19 @@ import pandas as pd
 import streamlit as st
 
 from recsys import artifacts
-from recsys.app import album_art, describe
+from recsys.paths import models_dir
+from recsys.app import album_art, describe, state, streamlit_compat
 from recsys.app.tables import code_span, escape_markdown
 from recsys.errors import RecsysError
 from recsys.serving import Recommender
 
 
-def _leave_legacy_pages_mode() -> None:
-    # A server decides on its first script run whether it is a legacy pages-directory app
-    # (because pages/ exists) and stays so until st.navigation runs. A first visit straight to
-    # /recommend would then run pages/recommend.py without the entrypoint (no model picker, no
-    # OAuth callback), on every run, until someone opens "/". Every page imports this module, so
-    # on that first run: switch the flag off as st.navigation would, and run again properly.
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # a Streamlit without the legacy mode
-        return
-    if getattr(PagesManager, "uses_pages_directory", False):
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+# Every page imports this module; a run in Streamlit's legacy pages mode starts at the page file.
+streamlit_compat.leave_legacy_pages_mode()
 
-
-_leave_legacy_pages_mode()
-
-MODELS_DIR_ENV = "RECSYS_MODELS_DIR"
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-_SERVED = "_served_artifact"
-
-
-def models_dir() -> Path:
-    """The models directory: ``$RECSYS_MODELS_DIR``, else ``models/`` of this checkout."""
-    return Path(os.environ.get(MODELS_DIR_ENV) or _REPO_ROOT / "models")
+def artifact_rows() -> list[dict]:
+    """Every version in the models directory (``artifacts.list_artifacts``), for the pages."""
+    return artifacts.list_artifacts(models_dir())
 
 
 # At most this many artifacts stay loaded (least recently used go first): at full-MPD scale one
@@ -138,11 +120,16 @@ class Served:
 
     @property
     def label(self) -> str:
-        return f"{self.model} / {self.version}"
+        return version_label(self.model, self.version)
 
     def catalog_rows(self, track_ids) -> np.ndarray:
         """Catalog rows of ``track_ids`` (-1 for ids not in the catalog)."""
         return self.recommender.catalog_rows(track_ids)
+
+
+def version_label(model: str, version: str) -> str:
+    """How the app names a version of a model (the sidebar's choice, the Training page's series)."""
+    return f"{model} / {version}"
 
 
 def _versions_by_model(rows: list[dict]) -> dict[str, list[dict]]:
@@ -154,36 +141,32 @@ def _versions_by_model(rows: list[dict]) -> dict[str, list[dict]]:
     return by_model
 
 
-def _forget_version() -> None:
-    st.session_state.pop("picked_version", None)
-
-
 def pick_and_load() -> Served | None:
     """Draw the sidebar model/version picker and load the picked artifact (called by the
     entrypoint on every run, before the page). On failure, show why and serve the next loadable
     version (same model first, then the default model, then the others). None when nothing loads."""
     root = models_dir()
     by_model = _versions_by_model(artifacts.list_artifacts(root))
-    st.session_state.pop(_SERVED, None)
+    state.set_served(None)
     if not by_model:
         return None
     default = artifacts.default_model(root)
     models = sorted(by_model, key=lambda m: (m != default, m))
-    if "picked_model" not in st.session_state and st.query_params.get("model") in by_model:
-        st.session_state["picked_model"] = st.query_params["model"]  # a shared Recommend link
-    model = st.sidebar.selectbox("Model", models, key="picked_model", on_change=_forget_version,
+    if state.picked_model() is None and st.query_params.get("model") in by_model:
+        state.set_picked_model(st.query_params["model"])  # a shared Recommend link
+    model = st.sidebar.selectbox("Model", models, key=state.MODEL, on_change=state.forget_picked_version,
                                  format_func=lambda m: f"{m} (default)" if m == default else m)
     versions = by_model[model]
     current = next((i for i, r in enumerate(versions) if r.get("current")), 0)
     names = [r["version"] for r in versions]
-    if st.session_state.get("picked_version") not in names:
-        st.session_state["picked_version"] = names[current]
+    if state.picked_version() not in names:
+        state.set_picked_version(names[current])
     st.sidebar.caption(escape_markdown(describe.model_description(model)))
-    st.sidebar.selectbox("Version", names, key="picked_version",
+    st.sidebar.selectbox("Version", names, key=state.VERSION,
                          format_func=lambda v: describe.version_label(v)
                          + (" (current)" if v == names[current] else ""),
                          help="Versions by the date they were trained.")
-    picked = next(r for r in versions if r["version"] == st.session_state["picked_version"])
+    picked = next(r for r in versions if r["version"] == state.picked_version())
 
     candidates = [picked] + [r for r in versions if r is not picked]
     for other in models:
@@ -200,7 +183,7 @@ def pick_and_load() -> Served | None:
         if row is not picked:
             st.warning(f"Serving **{escape_markdown(served.label)}** instead. Pick another version "
                        "in the sidebar, or rebuild the models with `make models`.")
-        st.session_state[_SERVED] = (served.model, served.version)
+        state.set_served(served.model, served.version)
         return served
     return None
 
@@ -219,7 +202,7 @@ def album_art_thumbnails(spotify_ids) -> dict[str, str]:
 
 def served() -> Served | None:
     """The artifact the entrypoint loaded for this run (None if no model could be loaded)."""
-    key = st.session_state.get(_SERVED)
+    key = state.served_key()
     if key is None:
         return None
     model, version = key

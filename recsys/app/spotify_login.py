@@ -1,59 +1,59 @@
-"""The app's side of "Log in with Spotify": configuration from ``st.secrets`` or the environment,
-the server-wide store of pending logins, the OAuth callback handled by the entrypoint before any
-page runs, and the per-session client.
+"""The app's side of Spotify: configuration from ``st.secrets`` or the environment, the
+server-wide store of pending logins, the OAuth callback handled by the entrypoint before any page
+runs, the per-session client and what the My Spotify page does with it (liked tracks, saving a
+playlist), so the page drives no Spotify module itself.
 
-Tokens live only in ``st.session_state`` (``recsys.spotify.oauth`` keeps them there). The
+Tokens live only in ``st.session_state`` (``recsys.spotify.oauth`` keeps them in
+``state.spotify_store()``). The
 ``OAuthStateStore`` holds single-use ``state`` values and PKCE verifiers, each bound to the
 browser that asked for it (a hash of Streamlit's XSRF cookie), never a token. It is a module
 global, not ``st.cache_resource``: any websocket client can send Streamlit's ``clear_cache``
 message, which would otherwise void every pending login.
 
-``recsys.spotify.oauth`` (spotipy, requests: ~0.3 s to import) is imported only when a login is
-under way or the My Spotify page runs, not on every page's cold start.
+``recsys.spotify.oauth`` and ``recsys.spotify.library`` (spotipy, requests: ~0.3 s to import)
+are imported only when a login is under way or the My Spotify page runs, not on every page's
+cold start.
 """
 from __future__ import annotations
 
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from recsys.app import navigation, state
 from recsys.errors import RecsysError
+from recsys.spotify import ids
+from recsys.spotify import settings as spotify_settings
 
 if TYPE_CHECKING:
+    from recsys.spotify.client import Spotify
     from recsys.spotify.oauth import OAuthStateStore, SpotifyAppConfig
 
-SETTINGS = ("SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "SPOTIFY_REDIRECT_URI",
-            "SPOTIFY_ACCOUNTS_BASE", "SPOTIFY_API_BASE")
-MY_SPOTIFY_PAGE = "pages/my_spotify.py"
 LOGIN_TTL_SECONDS = 600
-_NOTICE = "spotify_login_notice"
-_LOGIN_LINK = "spotify_login_link"
-LIKED = "spotify_liked"  # the liked tracks fetched for the logged-in user (session memory only)
-# What the My Spotify page keeps besides the token and profile (which oauth.logout forgets).
-SESSION_KEYS = (_LOGIN_LINK, LIKED)
 
 
 def settings() -> dict:
     """The Spotify settings: ``st.secrets`` (top-level keys), overridden by environment variables."""
     try:
-        merged = {key: st.secrets[key] for key in SETTINGS if key in st.secrets}
+        merged = {key: st.secrets[key] for key in spotify_settings.APP if key in st.secrets}
     except FileNotFoundError as exc:  # StreamlitSecretNotFoundError: no file, or one that does not parse
         if exc.__cause__ is not None:
             from recsys.spotify import oauth
             raise oauth.SpotifyConfigError(f"the secrets file is malformed, so the Spotify settings in "
                                            f"it cannot be read: {exc}") from exc
         merged = {}
-    merged.update({key: os.environ[key] for key in SETTINGS if os.environ.get(key)})
+    merged.update({key: os.environ[key] for key in spotify_settings.APP if os.environ.get(key)})
     return merged
 
 
 def configured() -> bool:
     """Whether the operator set Spotify login up at all (cheap: imports no Spotify client), so
     the navigation can mark the page when it is off."""
-    return any(str(settings().get(key) or "").strip() for key in SETTINGS[:3])
+    return any(str(settings().get(key) or "").strip() for key in spotify_settings.LOGIN)
 
 
 def config() -> SpotifyAppConfig | None:
@@ -87,14 +87,14 @@ def login_link(app_config: SpotifyAppConfig, scope: str | None = None) -> str:
     """The authorize URL for this session (scope: ``user-library-read`` unless given), issued
     once and re-issued before its state expires (so reruns do not fill the store). Only this
     browser can finish it; ``OAuthStateError`` when the browser sent no XSRF cookie."""
-    from recsys.spotify import oauth
-    scope = scope or oauth.LIBRARY_SCOPE
-    link = st.session_state.get(_LOGIN_LINK)
+    from recsys.spotify import library, oauth
+    scope = scope or library.LIBRARY_SCOPE
+    link = state.login_link()
     if (link is None or link["scope"] != scope
             or time.monotonic() - link["issued"] > LOGIN_TTL_SECONDS / 2):
         link = {"url": oauth.login_url(app_config, state_store(), scope, browser=browser()), "scope": scope,
                 "issued": time.monotonic()}
-        st.session_state[_LOGIN_LINK] = link
+        state.set_login_link(link)
     return link["url"]
 
 
@@ -106,7 +106,7 @@ def handle_callback() -> None:
     if not {"code", "state", "error"} & set(params.keys()):
         return
     from recsys.spotify import oauth
-    code, state, error = params.get("code"), params.get("state"), params.get("error")
+    code, login_state, error = params.get("code"), params.get("state"), params.get("error")
     st.query_params.clear()
     try:
         app_config = config()
@@ -114,15 +114,14 @@ def handle_callback() -> None:
             raise oauth.SpotifyConfigError("Spotify login is not configured on this server")
         if error:
             raise oauth.LoginRequired(oauth.authorize_error_message(error))
-        profile = oauth.complete_login(app_config, state_store(), code or "", state or "",
-                                       st.session_state, browser=browser())
+        profile = oauth.complete_login(app_config, state_store(), code or "", login_state or "",
+                                       state.spotify_store(), browser=browser())
     except RecsysError as exc:
-        st.session_state[_NOTICE] = ("error", f"Login failed: {exc}")
+        state.set_login_notice("error", f"Login failed: {exc}")
     else:
-        for key in (_LOGIN_LINK, LIKED):  # a new login may be another user's
-            st.session_state.pop(key, None)
-        st.session_state[_NOTICE] = ("success", f"Logged in to Spotify as {profile['display_name']}.")
-    st.switch_page(MY_SPOTIFY_PAGE)
+        state.forget_spotify()  # a new login may be another user's
+        state.set_login_notice("success", f"Logged in to Spotify as {profile['display_name']}.")
+    st.switch_page(navigation.MY_SPOTIFY.path)
 
 
 def privacy_note() -> str:
@@ -138,12 +137,69 @@ def privacy_note() -> str:
 
 def pop_notice() -> tuple[str, str] | None:
     """The outcome of the last login attempt, once: ("success" | "error", plain text)."""
-    return st.session_state.pop(_NOTICE, None)
+    return state.pop_login_notice()
 
 
 def disconnect() -> None:
     """Forget this session's Spotify login and everything fetched with it."""
     from recsys.spotify import oauth
-    oauth.logout(st.session_state)
-    for key in SESSION_KEYS:
-        st.session_state.pop(key, None)
+    oauth.logout(state.spotify_store())
+    state.forget_spotify()
+
+
+def client(app_config: SpotifyAppConfig) -> Spotify | None:
+    """A client for this session's logged-in user; None when there is none (a login that ended,
+    e.g. its refresh token revoked, takes the fetched liked tracks along)."""
+    from recsys.spotify import oauth
+    sp = oauth.session_client(app_config, state.spotify_store())
+    if sp is None:
+        state.forget_liked()
+    return sp
+
+
+def display_name() -> str:
+    from recsys.spotify import oauth
+    return (state.spotify_store().get(oauth.PROFILE_KEY) or {}).get("display_name", "a Spotify user")
+
+
+def fetched_liked() -> list[dict] | None:
+    """The liked tracks this session fetched; None until ``fetch_liked`` (again after ``refresh_liked``)."""
+    return state.liked()
+
+
+def fetch_liked(sp: Spotify, progress: Callable[[int, int], None]) -> list[dict]:
+    """Fetch the user's liked tracks (``progress(done, total)`` after each page) and keep them
+    for this session."""
+    from recsys.spotify import library
+    liked = library.fetch_liked_tracks(sp, progress=progress)
+    state.set_liked(liked)
+    return liked
+
+
+def refresh_liked() -> None:
+    state.forget_liked()
+
+
+def saveable(track_ids) -> list[str]:
+    """The ids Spotify can add to a playlist: its track URIs (tracks ingested without one have a
+    local key)."""
+    return [t for t in track_ids if ids.is_track_uri(t)]
+
+
+def can_save_playlists() -> bool:
+    """Whether this session's login granted the permission to create a private playlist."""
+    from recsys.spotify import library, oauth
+    return library.PLAYLIST_SCOPE in oauth.granted_scopes(state.spotify_store())
+
+
+def save_permission_link(app_config: SpotifyAppConfig) -> str:
+    """A login link that asks for the permission ``save_playlist`` needs besides the library's."""
+    from recsys.spotify import library
+    return login_link(app_config, library.SAVE_PLAYLIST_SCOPE)
+
+
+def save_playlist(sp: Spotify, name: str, track_uris: list[str]) -> str:
+    """Create a private playlist of ``track_uris`` in the user's library; its Spotify link."""
+    from recsys.spotify import library
+    playlist = library.save_playlist(sp, name, track_uris, description="Made by the playlist-continuation app")
+    return ids.playlist_url(playlist["id"])

@@ -1,16 +1,15 @@
 """What the app shows, as plain functions over DataFrames (no Streamlit): result tables with
-Spotify links, CSV export, and escaping of data strings for the few places that render markdown."""
+Spotify links (``recsys.spotify.ids``), CSV export, and escaping of data strings for the few
+places that render markdown."""
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 
-from recsys.serving.matching import spotify_uri
+from recsys.spotify import ids
 
-_SPOTIFY_ID = re.compile(r"[0-9A-Za-z]{22}")
 # Every ASCII punctuation character may be backslash-escaped in CommonMark; these are the ones
 # that start markup in Streamlit's flavour (incl. :emoji:/:color[...] directives and $latex$).
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&\"'])")
@@ -26,26 +25,20 @@ RESULT_COLUMNS = {
 }
 
 
-def spotify_track_id(track_id: object) -> str | None:
-    """The 22-character Spotify id of a catalog ``track_id`` (``spotify:track:…``, a bare id or a
-    link), or None for a local key such as ``local:3fa2…``."""
-    uri = spotify_uri(track_id)
-    return uri.rsplit(":", 1)[1] if uri else None
-
-
 def spotify_url(track_id: object, name: object, artist: object) -> str:
     """The track's page on Spotify; for a track without a Spotify id, a Spotify search for it."""
-    spotify_id = spotify_track_id(track_id)
-    if spotify_id:
-        return f"https://open.spotify.com/track/{spotify_id}"
-    return "https://open.spotify.com/search/" + quote(f"{name} {artist}".strip(), safe="")
+    spotify_id = ids.track_id(track_id)
+    return ids.track_url(spotify_id) if spotify_id else ids.search_url(f"{name} {artist}")
 
 
-def embed_url(spotify_id: str) -> str:
-    """The Spotify embedded player for an id returned by ``spotify_track_id`` (validated there)."""
-    if not _SPOTIFY_ID.fullmatch(spotify_id):
-        raise ValueError(f"{spotify_id!r} is not a Spotify track id")
-    return f"https://open.spotify.com/embed/track/{spotify_id}"
+def spotify_ids(track_ids) -> list[str]:
+    """The Spotify ids of the tracks that have one (the others have a local key), in order."""
+    return [sid for sid in map(ids.track_id, track_ids) if sid]
+
+
+def playable(tracks: list[dict]) -> list[dict]:
+    """The tracks (dicts with ``track_id``) the Spotify player can play: those with a Spotify id."""
+    return [t for t in tracks if ids.track_id(t["track_id"])]
 
 
 def with_spotify_links(table: pd.DataFrame) -> pd.DataFrame:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from recsys.spotify import ids
+
 # A link holds at most this many seeds; more is refused outright (a playlist continuation needs
 # a handful, and a link of thousands of ids is not one a person made).
 MAX_URL_SEEDS = 50
 # The longest seeds parameter worth splitting: MAX_URL_SEEDS ids of 22 characters and separators.
 _MAX_SEEDS_CHARS = MAX_URL_SEEDS * 23
-_SPOTIFY_ID = re.compile(r"[0-9A-Za-z]{22}")
 _MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 K_RANGE = (5, 100)
@@ -64,13 +65,13 @@ def _parse_seeds(raw: str, problems: list[str]) -> list[str]:
         problems.append(f"The link holds more than {MAX_URL_SEEDS} track ids, the most a link may "
                         "hold, so its seeds were not loaded.")
         return []
-    valid = [t for t in tokens if _SPOTIFY_ID.fullmatch(t)]
+    valid = [t for t in tokens if ids.TRACK_ID.fullmatch(t)]
     if len(valid) < len(tokens):
         bad = len(tokens) - len(valid)
         problems.append(f"{bad} of the link's {len(tokens)} seeds {'is' if bad == 1 else 'are'} not a "
                         "Spotify track id (22 letters and digits) and "
                         f"{'was' if bad == 1 else 'were'} left out.")
-    return list(dict.fromkeys(f"spotify:track:{t}" for t in valid))
+    return list(dict.fromkeys(ids.TRACK_PREFIX + t for t in valid))
 
 
 def _parse_int(value, name: str, bounds: tuple[int, int], problems: list[str]) -> int | None:
@@ -88,10 +89,10 @@ def to_params(seed_ids, *, k: int, diversity: float, max_per_artist: int | None,
               model: str | None) -> dict[str, str]:
     """The query parameters of a state: only the seeds with a Spotify id can travel in a link
     (tracks ingested without one have a local key that no other catalog knows)."""
-    ids = [sid for sid in (_spotify_id(t) for t in seed_ids) if sid][:MAX_URL_SEEDS]
+    spotify_ids = [sid for sid in (_spotify_id(t) for t in seed_ids) if sid][:MAX_URL_SEEDS]
     params = {"k": str(k), "diversity": f"{diversity:.1f}"}
-    if ids:
-        params["seeds"] = ",".join(ids)
+    if spotify_ids:
+        params["seeds"] = ",".join(spotify_ids)
     if max_per_artist is not None:
         params["cap"] = str(max_per_artist)
     if model:
@@ -100,7 +101,5 @@ def to_params(seed_ids, *, k: int, diversity: float, max_per_artist: int | None,
 
 
 def _spotify_id(track_id: str) -> str | None:
-    prefix = "spotify:track:"
-    if track_id.startswith(prefix) and _SPOTIFY_ID.fullmatch(track_id[len(prefix):]):
-        return track_id[len(prefix):]
-    return None
+    rest = track_id.removeprefix(ids.TRACK_PREFIX)
+    return rest if rest != track_id and ids.TRACK_ID.fullmatch(rest) else None

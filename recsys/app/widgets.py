@@ -9,11 +9,12 @@ import pandas as pd
 import streamlit as st
 
 from recsys import reports
-from recsys.app import describe, recommend_state, tables
+from recsys.app import describe, recommend_state, state, tables
 from recsys.app.session import Served
 from recsys.app.tables import code_span, escape_markdown
 from recsys.errors import RecsysError
 from recsys.serving.recommender import MAX_QUERY_CHARS
+from recsys.spotify import ids
 
 SEARCH_LIMIT = 10
 SEARCH_MAX_CHARS = MAX_QUERY_CHARS  # what Recommender.search accepts
@@ -80,16 +81,14 @@ def track_search(recommender, *, key: str, action: str, on_pick: Callable[[dict]
     artist) before the next run; hits already in ``picked`` get a disabled ``picked_label``
     button instead. "More results" shows SEARCH_LIMIT more at a time. A paste longer than the
     box's limit is cut to it, with a note (a browser's maxlength would empty the box instead)."""
-    query_key, limit_key = f"{key}_query", f"{key}_limit"
-    st.text_input("Search tracks by name or artist", key=query_key,
-                  placeholder="e.g. shape of you, or an artist's name",
-                  on_change=_cut_query, args=(query_key, limit_key))
-    query = st.session_state.get(query_key, "")
-    if st.session_state.pop(f"{query_key}_cut", False):
+    st.text_input("Search tracks by name or artist", key=state.search_query_key(key),
+                  placeholder="e.g. shape of you, or an artist's name", on_change=_cut_query, args=(key,))
+    query = state.search_query(key)
+    if state.pop_search_cut(key):
         st.caption(f"Your search was cut to its first {SEARCH_MAX_CHARS} characters.")
     if not query.strip():
         return
-    limit = st.session_state.get(limit_key, SEARCH_LIMIT)
+    limit = state.search_limit(key, SEARCH_LIMIT)
     try:
         hits = recommender.search(query, limit=limit + 1)  # one more: is there a next page?
     except RecsysError as exc:
@@ -103,20 +102,15 @@ def track_search(recommender, *, key: str, action: str, on_pick: Callable[[dict]
                details=tables.catalog_details(recommender.catalog,
                                               recommender.catalog_rows(hits["track_id"])))
     if len(hits) > limit:
-        st.button("More results", key=f"{key}_more", on_click=_more_results, args=(limit_key, limit),
+        st.button("More results", key=f"{key}_more", on_click=state.set_search_limit,
+                  args=(key, min(limit + SEARCH_LIMIT, 100)),
                   icon=":material/expand_more:")
 
 
-def _cut_query(query_key: str, limit_key: str) -> None:
-    st.session_state.pop(limit_key, None)  # a new search starts at the first page
-    query = st.session_state.get(query_key) or ""
-    if len(query) > SEARCH_MAX_CHARS:
-        st.session_state[query_key] = query[:SEARCH_MAX_CHARS]
-        st.session_state[f"{query_key}_cut"] = True
-
-
-def _more_results(limit_key: str, limit: int) -> None:
-    st.session_state[limit_key] = min(limit + SEARCH_LIMIT, 100)
+def _cut_query(box: str) -> None:
+    state.set_search_limit(box, None)  # a new search starts at the first page
+    if len(state.search_query(box)) > SEARCH_MAX_CHARS:
+        state.cut_search_query(box, SEARCH_MAX_CHARS)
 
 
 def track_rows(tracks: pd.DataFrame, *, key: str, action: str, on_pick: Callable[[dict], None],
@@ -132,7 +126,7 @@ def track_rows(tracks: pd.DataFrame, *, key: str, action: str, on_pick: Callable
                 st.text(f"{track['name']} — {track['artist']}")
                 detail = escape_markdown(details[i]) + " · " if details and details[i] else ""
                 st.caption(detail + spotify_link(track))
-            if on_play and tables.spotify_track_id(track["track_id"]):
+            if on_play and ids.track_id(track["track_id"]):
                 st.button("", key=f"{key}_play_{track['track_id']}", on_click=on_play, args=(track,),
                           icon=":material/play_arrow:", help="Play it here")
             already = track["track_id"] in picked
@@ -144,7 +138,7 @@ def spotify_link(track: dict) -> str:
     """A markdown link to the track on Spotify (opens in a new tab), or to a Spotify search for
     it when it has no Spotify id."""
     url = tables.spotify_url(track["track_id"], track["name"], track["artist"])
-    label = "Spotify ↗" if tables.spotify_track_id(track["track_id"]) else "Search Spotify ↗"
+    label = "Spotify ↗" if ids.track_id(track["track_id"]) else "Search Spotify ↗"
     return f"[{label}]({url})"
 
 
@@ -157,7 +151,7 @@ def player(track: dict | None) -> None:
     """The one Spotify embed player of the page, for ``track`` (nothing for None)."""
     if track is None:
         return
-    st.iframe(tables.embed_url(tables.spotify_track_id(track["track_id"])), height=152)
+    st.iframe(ids.embed_url(ids.track_id(track["track_id"])), height=152)
 
 
 def recommendation_list(table: pd.DataFrame, *, key: str, details: list[str], art: dict[str, str],
@@ -167,7 +161,7 @@ def recommendation_list(table: pd.DataFrame, *, key: str, details: list[str], ar
     Play (tracks with a Spotify id), Add as seed and More like this."""
     records = table.to_dict("records")
     for i, track in enumerate(records):
-        spotify_id = tables.spotify_track_id(track["track_id"])
+        spotify_id = ids.track_id(track["track_id"])
         with st.container(horizontal=True, vertical_alignment="top", key=f"{key}_row_{i}"):
             if spotify_id in art:
                 st.image(art[spotify_id], width=56)
@@ -207,12 +201,12 @@ def recommendations(table: pd.DataFrame, *, key: str, file_name: str) -> None:
         })
     st.download_button("Download as CSV", tables.to_csv(view), file_name=file_name, mime="text/csv",
                        key=f"{key}_csv", on_click="ignore", icon=":material/download:")
-    playable = view[[tables.spotify_track_id(t) is not None for t in view["track_id"]]]
+    playable = view[[ids.track_id(t) is not None for t in view["track_id"]]]
     if len(playable):
         labels = dict(zip(playable["track_id"], playable["name"] + " — " + playable["artist"]))
         track_id = st.selectbox("Listen on Spotify", list(labels), format_func=labels.__getitem__,
                                 key=f"{key}_player")
-        st.iframe(tables.embed_url(tables.spotify_track_id(track_id)), height=152)
+        st.iframe(ids.embed_url(ids.track_id(track_id)), height=152)
 
 
 _LINK_COLUMN = st.column_config.LinkColumn("Spotify", display_text="open ↗")
@@ -256,7 +250,7 @@ def track_actions(tracks: pd.DataFrame, *, key: str, on_more: Callable[[dict], N
     picked = st.selectbox("Pick a track to act on", list(records), key=f"{key}_pick",
                           format_func=lambda t: f"{records[t]['name']} — {records[t]['artist']}")
     track = records[picked]
-    seeded = picked in {s["track_id"] for s in recommend_state.seeds()}
+    seeded = picked in {s["track_id"] for s in state.seeds()}
     left, right = st.columns(2)
     left.button("In your seeds" if seeded else "Add as seed", key=f"{key}_seed", disabled=seeded,
                 on_click=recommend_state.add_seed, args=(track,), icon=":material/playlist_add:", width="stretch")

@@ -2,7 +2,7 @@
 
 - ``recsys.ingest.csv``: ``spotify_songs.csv`` (the embedded data) or the full TidyTuesday schema.
 - ``recsys.ingest.mpd``: Million Playlist Dataset slices and the RecSys 2018 challenge set.
-- ``recsys.ingest.spotify``: a Spotify Web API crawl.
+- ``recsys.ingest.spotify``: a Spotify Web API crawl (``spotify_crawler``: the resumable crawler).
 
-Each module has ``run(args) -> int`` for ``python -m recsys ingest <source>``.
+``python -m recsys ingest <source>`` (``recsys.cli``) runs them.
 """

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from recsys.dataset import AUDIO_FEATURES, Dataset, from_rows, write_dataset
 from recsys.errors import RecsysError
+from recsys.spotify.ids import uri_prefix
 from recsys.text import track_key
 
 
@@ -187,7 +188,7 @@ def _numbers(values: pd.Series, column: str, path) -> pd.Series:
 
 
 def _spotify_uri(ids: pd.Series, kind: str) -> pd.Series:
-    prefix = f"spotify:{kind}:"
+    prefix = uri_prefix(kind)
     ids = ids.str.strip()
     return ids.where(ids.str.startswith(prefix) | (ids == ""), prefix + ids)
 
@@ -203,14 +204,3 @@ def ingest_csv(path: str | os.PathLike, out_dir: str | os.PathLike, name: str | 
         written = write_dataset(dataset, out_dir)
         progress.update()
     return written
-
-
-def run(args) -> int:
-    dataset = ingest_csv(args.file, args.out, args.name)
-    counts = dataset.meta["counts"]
-    repeated = dataset.meta["input_rows"] - counts["interactions"]
-    print(f"{args.file} ({dataset.meta['source']}): {counts['playlists']:,} playlists, "
-          f"{counts['tracks']:,} tracks, {counts['artists']:,} artists, "
-          f"{counts['interactions']:,} interactions ({repeated:,} repeated rows dropped)")
-    print(f"wrote {dataset.path}")
-    return 0

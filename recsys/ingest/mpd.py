@@ -444,18 +444,3 @@ def ingest_mpd(path: str | os.PathLike, out_dir: str | os.PathLike, *, name: str
             + [{"file": b.path.name, "playlist_index": b.index, "pid": b.pid, "reason": b.reason}
                for b in bad_playlists])
     return MpdIngest(meta=meta, good=good, bad=bad, bad_playlists=bad_playlists, n_bytes=n_bytes)
-
-
-def run(args) -> int:
-    result = ingest_mpd(args.slice_dir, args.out, name=args.name, workers=args.workers, limit=args.limit)
-    counts = result.meta["counts"]
-    print(f"{args.slice_dir}: {len(result.good)} files read, {len(result.bad)} skipped, "
-          f"{len(result.bad_playlists)} malformed playlists left out; "
-          f"{counts['playlists']:,} playlists, {counts['tracks']:,} tracks, "
-          f"{counts['artists']:,} artists, {counts['interactions']:,} interactions")
-    for skipped in result.bad:
-        print(f"  skipped {skipped.path}: {skipped.reason}")
-    for playlist in result.bad_playlists:
-        print(f"  left out of {playlist.path}: {playlist.describe()}")
-    print(f"wrote {args.out}")
-    return 0

@@ -24,10 +24,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from recsys.dataset import from_rows, write_dataset
+from recsys.ingest.spotify_crawler import CrawlError, Crawler, CrawlState
+from recsys.spotify import settings
 from recsys.spotify.client import Endpoints, Spotify, SpotifyError, client_credentials_client
-from recsys.spotify.crawler import CrawlError, Crawler, CrawlState
+from recsys.spotify.library import LIBRARY_SCOPE
 from recsys.spotify.oauth import (
-    LIBRARY_SCOPE, TOKEN_KEY, OAuthStateStore, SpotifyAppConfig, complete_login, login_url, session_client,
+    TOKEN_KEY, OAuthStateStore, SpotifyAppConfig, complete_login, login_url, session_client,
 )
 
 # Liked tracks, and the user's private playlists besides the public ones.
@@ -47,10 +49,10 @@ def user_client(env: Mapping[str, str], ask: Callable[[str], str] = input) -> Sp
     by an interactive login (open the printed URL, paste back the address Spotify redirects to).
     The token stays in this process's memory."""
     session: dict = {}
-    if env.get("SPOTIFY_REFRESH_TOKEN"):
+    if env.get(settings.REFRESH_TOKEN):
         config = SpotifyAppConfig.from_mapping(
-            {"SPOTIFY_REDIRECT_URI": "http://127.0.0.1:8501/", **env})  # unused by a refresh
-        session[TOKEN_KEY] = {"access_token": "", "refresh_token": env["SPOTIFY_REFRESH_TOKEN"],
+            {settings.REDIRECT_URI: "http://127.0.0.1:8501/", **env})  # unused by a refresh
+        session[TOKEN_KEY] = {"access_token": "", "refresh_token": env[settings.REFRESH_TOKEN],
                               "expires_at": 0, "scope": CRAWL_SCOPE}
         sp = session_client(config, session)
         if sp is None:
@@ -71,11 +73,12 @@ def user_client(env: Mapping[str, str], ask: Callable[[str], str] = input) -> Sp
     return session_client(config, session)
 
 
-def run(args) -> int:
+def crawl_command(args) -> int:
+    """``python -m recsys ingest spotify``: crawl, resumably, and write the dataset."""
     env = os.environ
     if not (args.user or args.playlist or args.liked):
         raise CrawlError("nothing to crawl: give --playlist ID, --user ID or --liked")
-    client_id, client_secret = env.get("SPOTIFY_CLIENT_ID"), env.get("SPOTIFY_CLIENT_SECRET")
+    client_id, client_secret = env.get(settings.CLIENT_ID), env.get(settings.CLIENT_SECRET)
     if not (client_id and client_secret):
         raise CrawlError("set SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET (from your app on "
                          "developer.spotify.com) to crawl the Web API")

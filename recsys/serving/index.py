@@ -63,6 +63,15 @@ class VectorIndex:
     def ntotal(self) -> int:
         return self._index.ntotal
 
+    @property
+    def nlist(self) -> int | None:
+        """Cells of an IVF index; None for an exact one."""
+        return self._index.nlist if self.nprobe else None
+
+    def with_nprobe(self, nprobe: int) -> "VectorIndex":
+        """The same index (shared, not copied) searched over ``nprobe`` cells."""
+        return VectorIndex(self._index, nprobe)
+
     @classmethod
     def build(cls, embeddings: np.ndarray, *, cache_dir: str | os.PathLike | None = None,
               checksum: str | None = None, flat_max_rows: int = FLAT_MAX_ROWS,

@@ -1,9 +1,8 @@
 """Map tracks from elsewhere (a Spotify user's liked tracks, a pasted list) onto the catalog:
-by Spotify id/URI first, then by normalised name + artist (``recsys.text.track_key``, the key
+by Spotify id/URI first (``recsys.spotify.ids``), then by normalised name + artist (``recsys.text.track_key``, the key
 ingest gives tracks that have no URI)."""
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -11,22 +10,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from recsys.spotify.ids import track_uri
 from recsys.text import track_key
 
-# Matched whole (never searched for inside longer text, which costs quadratic time on hostile
-# input) and only up to MAX_ID_TEXT characters: a track link with its ?si= tracking suffix is ~80.
-_SPOTIFY_TRACK = re.compile(r"(?:spotify:track:|(?:https?://)?open\.spotify\.com/(?:intl-[a-z-]{2,10}/)?track/)?"
-                            r"([0-9A-Za-z]{22})(?:[?#][^\s]{0,200})?")
-MAX_ID_TEXT = 300
 ID_FIELDS = ("uri", "track_id", "spotify_id", "id", "url")
-
-
-def spotify_uri(value: object) -> str | None:
-    """``spotify:track:<id>`` for a URI, an open.spotify.com link or a bare 22-character id."""
-    if not isinstance(value, str) or len(value) > MAX_ID_TEXT:
-        return None
-    found = _SPOTIFY_TRACK.fullmatch(value.strip())
-    return f"spotify:track:{found.group(1)}" if found else None
 
 
 @dataclass(frozen=True)
@@ -97,7 +84,7 @@ class CatalogMatcher:
 
     def _find(self, record: Mapping, name, artists: list[str]) -> tuple[int | None, str | None]:
         for field_name in ID_FIELDS:
-            uri = spotify_uri(record.get(field_name))
+            uri = track_uri(record.get(field_name))
             if uri is not None:
                 row = self._row_of_id.get(uri)
                 if row is not None:

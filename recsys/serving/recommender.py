@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys import paths
 from recsys.artifacts import Artifact, ArtifactError, default_model, load_artifact
 from recsys.errors import RecsysError
 from recsys.scoring import l2_normalize
@@ -99,10 +100,12 @@ class Recommender:
         self._search_lock = threading.Lock()
 
     @classmethod
-    def load(cls, path_or_model: str | os.PathLike | None = None, models_dir: str | os.PathLike = "models",
+    def load(cls, path_or_model: str | os.PathLike | None = None, models_dir: str | os.PathLike | None = None,
              **index_options) -> "Recommender":
         """An artifact directory, or a model name (its current version); ``None`` means the
-        default model named in ``models_dir/DEFAULT``."""
+        default model named in ``models_dir/DEFAULT``. ``models_dir`` defaults to
+        ``recsys.paths.models_dir()``."""
+        models_dir = paths.models_dir() if models_dir is None else models_dir
         if path_or_model is None:
             path_or_model = default_model(models_dir)
             if path_or_model is None:

@@ -1,3 +1,4 @@
-"""Everything that talks to Spotify: spotipy clients (``client``), the public-playlist crawler
-(``crawler``) and the login helpers of the app's "My Spotify" page (``oauth``). Torch-free and
-Streamlit-free."""
+"""Everything that talks to Spotify, torch-free and Streamlit-free: the id grammar (``ids``), the
+names of its settings (``settings``), spotipy clients (``client``), the login of the app's "My
+Spotify" page (``oauth``) and what a logged-in client reads and writes (``library``). The crawler
+that uses them is an ingest source (``recsys.ingest.spotify_crawler``)."""

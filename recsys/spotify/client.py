@@ -27,6 +27,7 @@ from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOAuth
 from spotipy.util import Retry as _SpotipyRetry
 
 from recsys.errors import RecsysError
+from recsys.spotify import settings
 from recsys.text import album_key, artist_key
 
 DEFAULT_ACCOUNTS_BASE = "https://accounts.spotify.com"
@@ -69,8 +70,8 @@ class Endpoints:
     def from_mapping(cls, mapping: Mapping[str, object] = os.environ) -> Endpoints:
         """Read ``SPOTIFY_ACCOUNTS_BASE`` / ``SPOTIFY_API_BASE`` (e.g. ``os.environ``, ``st.secrets``)."""
         return cls(
-            accounts_base=str(mapping.get("SPOTIFY_ACCOUNTS_BASE") or DEFAULT_ACCOUNTS_BASE).rstrip("/"),
-            api_base=str(mapping.get("SPOTIFY_API_BASE") or DEFAULT_API_BASE).rstrip("/"),
+            accounts_base=str(mapping.get(settings.ACCOUNTS_BASE) or DEFAULT_ACCOUNTS_BASE).rstrip("/"),
+            api_base=str(mapping.get(settings.API_BASE) or DEFAULT_API_BASE).rstrip("/"),
         )
 
     @property

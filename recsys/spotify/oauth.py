@@ -1,4 +1,4 @@
-"""Spotify login for a multi-user web app: authorization-code flow with the client secret and
+"""Spotify login (OAuth) for a multi-user web app: authorization-code flow with the client secret and
 PKCE (S256) on top. No Streamlit here; the app passes ``st.secrets`` and ``st.session_state``.
 
 Who holds what:
@@ -20,7 +20,9 @@ Typical use::
     url = login_url(config, store, browser=browser)              # link the user opens top-level
     profile = complete_login(config, store, code, state, st.session_state, browser=browser)
     sp = session_client(config, st.session_state)                # None: not (or no longer) logged in
-    liked = fetch_liked_tracks(sp, progress=lambda done, total: ...)
+
+What a logged-in client then reads or writes (liked tracks, a saved playlist) is in
+``recsys.spotify.library``.
 """
 from __future__ import annotations
 
@@ -41,21 +43,17 @@ import spotipy
 from spotipy.cache_handler import CacheHandler
 from spotipy.oauth2 import SpotifyOAuth
 
+from recsys.spotify import settings
 from recsys.spotify.client import (
-    DEFAULT_ACCOUNTS_BASE, DEFAULT_API_BASE, Endpoints, LoginRequired, Spotify, SpotifyApiError,
-    SpotifyError,
-    build_spotify, pages, retrying_session, track_row,
+    DEFAULT_ACCOUNTS_BASE, DEFAULT_API_BASE, Endpoints, LoginRequired, Spotify, SpotifyApiError, SpotifyError,
+    build_spotify, retrying_session,
 )
+from recsys.spotify.library import LIBRARY_SCOPE
 
-LIBRARY_SCOPE = "user-library-read"
-PLAYLIST_SCOPE = "playlist-modify-private"
-# Asked for only when the user chooses to save a playlist.
-SAVE_PLAYLIST_SCOPE = f"{LIBRARY_SCOPE} {PLAYLIST_SCOPE}"
 TOKEN_KEY = "spotify_token"
 PROFILE_KEY = "spotify_profile"
 # Streamlit's XSRF cookie: one random token per browser (every tab sends it), re-masked on each reply.
 XSRF_COOKIE = "_streamlit_xsrf"
-_ADD_ITEMS_BATCH = 100  # Spotify's limit per "add items to playlist" request
 
 
 class SpotifyConfigError(SpotifyError):
@@ -128,16 +126,15 @@ class SpotifyAppConfig:
         optional ``SPOTIFY_ACCOUNTS_BASE`` / ``SPOTIFY_API_BASE`` from ``st.secrets`` or
         ``os.environ``. None when none of the three is set; ``SpotifyConfigError`` when only
         some are, or the redirect URI is not one Spotify accepts."""
-        keys = ("SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "SPOTIFY_REDIRECT_URI")
-        values = {key: str(mapping.get(key) or "").strip() for key in keys}
+        values = {key: str(mapping.get(key) or "").strip() for key in settings.LOGIN}
         missing = [key for key, value in values.items() if not value]
-        if len(missing) == len(keys):
+        if len(missing) == len(settings.LOGIN):
             return None
         if missing:
             raise SpotifyConfigError(f"Spotify login is half configured: {', '.join(missing)} not set")
         endpoints = Endpoints.from_mapping(mapping)
-        return cls(client_id=values["SPOTIFY_CLIENT_ID"], client_secret=values["SPOTIFY_CLIENT_SECRET"],
-                   redirect_uri=values["SPOTIFY_REDIRECT_URI"],
+        return cls(client_id=values[settings.CLIENT_ID], client_secret=values[settings.CLIENT_SECRET],
+                   redirect_uri=values[settings.REDIRECT_URI],
                    accounts_base=endpoints.accounts_base, api_base=endpoints.api_base)
 
     @property
@@ -402,39 +399,6 @@ def granted_scopes(session: Mapping) -> frozenset[str]:
     """The scopes the session's login was granted (empty when not logged in)."""
     token = session.get(TOKEN_KEY) or {}
     return frozenset((token.get("scope") or "").split())
-
-
-def fetch_liked_tracks(sp: spotipy.Spotify, progress: Callable[[int, int], None] | None = None,
-                       page_size: int = 50) -> list[dict]:
-    """The user's liked tracks, page by page, newest first: dicts with ``track_id`` (the URI),
-    ``name``, ``artist``, ``album``, ``artist_id``, ``album_id``, ``duration_ms``.
-    ``progress(done, total)`` is called after each page."""
-    liked = []
-    for page in pages(sp, sp.current_user_saved_tracks(limit=page_size)):
-        items = page.get("items") or []
-        liked.extend(row for item in items if (row := track_row(item.get("track") or item.get("item"))))
-        if progress is not None:
-            total = int(page.get("total") or 0)
-            progress(min(total, int(page.get("offset") or 0) + len(items)), total)
-    return liked
-
-
-def save_playlist(sp: spotipy.Spotify, name: str, track_uris: list[str], *,
-                  description: str = "") -> dict:
-    """Create a private playlist ``name`` in the user's library with ``track_uris`` (Spotify
-    track URIs; other ids are skipped) and return Spotify's playlist object. Needs a login with
-    ``SAVE_PLAYLIST_SCOPE``; without it raises ``LoginRequired`` (log in again with
-    ``login_url(config, store, scope=SAVE_PLAYLIST_SCOPE)``)."""
-    manager = sp.auth_manager
-    if not isinstance(manager, SpotifyOAuth) or PLAYLIST_SCOPE not in (manager.scope or "").split():
-        raise LoginRequired(f"saving a playlist needs Spotify's {PLAYLIST_SCOPE!r} permission; "
-                            "log in again to grant it")
-    uris = [uri for uri in track_uris if str(uri).startswith("spotify:track:")]
-    # POST /me/playlists: the /users/{id}/playlists variant is withdrawn for development-mode apps.
-    playlist = sp.current_user_playlist_create(name, public=False, description=description)
-    for start in range(0, len(uris), _ADD_ITEMS_BATCH):
-        sp.playlist_add_items(playlist["id"], uris[start:start + _ADD_ITEMS_BATCH])
-    return playlist
 
 
 def logout(session: MutableMapping) -> None:

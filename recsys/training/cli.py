@@ -1,18 +1,42 @@
 """``python -m recsys train``: train the default recipe (the hybrid) or one GNN on a dataset and
-publish its artifact; the artifact's path is printed last."""
+publish its artifact; the artifact's path is printed last. The arguments are declared in
+``recsys.cli`` (so building the parser never imports torch); the training settings come as
+``--set KEY=VALUE``, checked here against the fields of ``TrainConfig``."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
-# The options are declared in recsys/cli.py (so building the parser never imports torch).
-# CLI flag -> TrainConfig field, for the settings worth changing from the command line.
-FLAGS = {"epochs": "epochs", "seed": "seed", "device": "device", "dim": "embedding_dim",
-         "layers": "num_layers", "lr": "lr", "batch_size": "batch_size", "steps_per_epoch": "steps_per_epoch",
-         "patience": "patience"}
+from recsys.errors import RecsysError
+from recsys.paths import models_dir
 
 
-def run(args: argparse.Namespace) -> int:
+def train_overrides(settings: dict) -> dict:
+    """``settings`` (``recsys.cli.parse_settings``) checked against ``TrainConfig``'s fields: each
+    key must be a field, each value of the field default's type (an int is a float too; a list
+    is a tuple). Adding a setting to ``TrainConfig`` makes it settable here, with no other edit."""
+    from recsys.training.trainer import TrainConfig
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig) if f.name != "model"}
+    overrides = {}
+    for key, value in settings.items():
+        if key not in fields:
+            raise RecsysError(f"--set {key}: not a training setting; known: {', '.join(sorted(fields))}")
+        default = fields[key].default if fields[key].default is not dataclasses.MISSING \
+            else fields[key].default_factory()
+        if isinstance(default, tuple) and isinstance(value, list):
+            value = tuple(value)
+        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not type(default):
+            raise RecsysError(f"--set {key}={value!r}: expected {type(default).__name__} "
+                              f"(default {default!r})")
+        overrides[key] = value
+    return overrides
+
+
+def train(args: argparse.Namespace, settings: dict) -> int:
     from recsys.dataset import load_dataset
     from recsys.splits import standard_split
     from recsys.training import distributed
@@ -20,11 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from recsys.training.publish import publish_hybrid, publish_result
     from recsys.training.trainer import make_config, train_model
 
+    overrides = train_overrides(settings)
     dataset = load_dataset(args.dataset)
-    overrides = {field: getattr(args, flag) for flag, field in FLAGS.items()
-                 if getattr(args, flag) is not None}
-    if args.no_side_nodes:
-        overrides["side_nodes"] = ()
     gnn = args.model or EMBEDDING_MODEL
     config = make_config(gnn, overrides)
     # Validation holds out the second half of a few playlists (early stopping, the hybrid's
@@ -34,11 +55,12 @@ def run(args: argparse.Namespace) -> int:
     result = train_model(dataset, split, gnn, overrides, checkpoint_dir=checkpoint_dir,
                          resume=args.resume, progress=not args.quiet)
     if distributed.is_main():  # under torchrun every rank trains; one publishes
+        out = args.out or models_dir()
         if args.model:
-            path = publish_result(args.out, args.model, dataset, result, split, dtype=args.dtype)
+            path = publish_result(out, args.model, dataset, result, split, dtype=args.dtype)
         else:
             hybrid = fit_hybrid(dataset, split, result, progress=not args.quiet)
-            path = publish_hybrid(args.out, "hybrid", dataset, hybrid, split)
+            path = publish_hybrid(out, "hybrid", dataset, hybrid, split)
         print(path)
     distributed.shutdown()
     return 0

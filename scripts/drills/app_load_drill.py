@@ -1,8 +1,8 @@
 """App load drill: N simulated users drive the Recommend page of a running ``streamlit run`` in
 headless chromium (Playwright), N = 1, 2, 4, ... until errors appear or the page gets too slow.
 
-    python scripts/drills/app_load_drill.py                          # the 2.26M-track catalog of load_drill.py
-    python scripts/drills/app_load_drill.py --users 1,2,4 --rounds 2 --models-dir models
+    python -m scripts.drills.app_load_drill                          # the 2.26M-track catalog of load_drill.py
+    python -m scripts.drills.app_load_drill --users 1,2,4 --rounds 2 --models-dir models
 
 Each user opens /recommend in its own browser context (its own Streamlit session), then for
 ``--rounds`` rounds: searches a catalog track's name, presses Add on the first hit, waits for the
@@ -31,15 +31,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from playwright.async_api import async_playwright
+
+from recsys import artifacts
+from tests.app_server import CHROMIUM, CHROMIUM_ARGS, streamlit_app
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from app_server import CHROMIUM, CHROMIUM_ARGS, streamlit_app  # noqa: E402
-from playwright.async_api import async_playwright  # noqa: E402
-
-from recsys import artifacts  # noqa: E402
-
 TIMEOUT_MS = 120_000
 TOO_SLOW_SECONDS = 30.0  # stop adding users once the median interaction is slower than this
 MIN_USERS = 4

@@ -1,7 +1,7 @@
 """Corruption drill: damage each artifact file in turn and check that nothing serves or hides it.
 
-    python scripts/drills/corruption_drill.py            # every file × 4 damages × 3 offsets, app included
-    python scripts/drills/corruption_drill.py --no-app   # loader checks only (seconds)
+    python -m scripts.drills.corruption_drill            # every file × 4 damages × 3 offsets, app included
+    python -m scripts.drills.corruption_drill --no-app   # loader checks only (seconds)
 
 A models directory holds the fixture model (tests/fixture_artifacts.py) in two versions: an
 older good one and the current one, which is damaged. For every file of the current version
@@ -33,14 +33,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from recsys import artifacts
+from recsys.serving import Recommender
+from tests.fixture_artifacts import make_fixture_artifact, track_id_of
+
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from fixture_artifacts import make_fixture_artifact, track_id_of  # noqa: E402
-
-from recsys import artifacts  # noqa: E402
-from recsys.serving import Recommender  # noqa: E402
-
 MODEL = "fixture"
 FILES = (artifacts.MANIFEST, artifacts.MANIFEST_SHA256, *artifacts.DATA_FILES)
 DAMAGES = ("truncate-half", "truncate-empty", "invert-byte", "flip-bit")
@@ -123,7 +121,7 @@ def app_serves_the_other_version(models: Path, broken: Path) -> str:
 
     import logging
 
-    from app_server import app_test
+    from tests.app_server import app_test
 
     logging.getLogger("streamlit").setLevel(logging.ERROR)  # "missing ScriptRunContext" in bare mode
 

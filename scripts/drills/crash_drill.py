@@ -1,8 +1,8 @@
 """Crash drill: ``kill -9`` of ``python -m recsys train`` at random moments, then ``--resume``.
 
-    python scripts/drills/crash_drill.py                 # 20 kills (10-20 minutes on 2 shared cores)
-    python scripts/drills/crash_drill.py --kills 6 --seed 1
-    python scripts/drills/crash_drill.py --kills 3 --phases publish --min-hits 2
+    python -m scripts.drills.crash_drill                 # 20 kills (10-20 minutes on 2 shared cores)
+    python -m scripts.drills.crash_drill --kills 6 --seed 1
+    python -m scripts.drills.crash_drill --kills 3 --phases publish --min-hits 2
 
 Each kill starts a fresh training run on a small synthetic MPD dataset and kills it with
 SIGKILL in one of three phases, in turn: during an epoch (a random moment of a random epoch
@@ -37,12 +37,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from recsys import artifacts
+from recsys.training.checkpoint import LAST, load_checkpoint
+
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from recsys import artifacts  # noqa: E402
-from recsys.training.checkpoint import LAST, load_checkpoint  # noqa: E402
-
 PHASES = ("epoch", "checkpoint", "publish")
 # What a kill must have left on disk to count as landed in the phase it aimed at.
 LANDED = {"epoch": ("epoch",), "checkpoint": ("checkpoint write",),
@@ -52,8 +51,8 @@ MODEL = "lightgcn"
 # Small enough that a run takes seconds, big enough that a checkpoint write and a publish take
 # long enough (milliseconds) for a poll to land inside them.
 EPOCHS = 6
-TRAIN_ARGS = ["--model", MODEL, "--epochs", EPOCHS, "--patience", 6, "--steps-per-epoch", 4,
-              "--batch-size", 256, "--dim", 64, "--val-playlists", 20, "--quiet"]
+TRAIN_ARGS = ["--model", MODEL, "--set", f"epochs={EPOCHS}", "--set", "patience=6", "--set", "steps_per_epoch=4",
+              "--set", "batch_size=256", "--set", "embedding_dim=64", "--val-playlists", 20, "--quiet"]
 RUN_TIMEOUT = 300
 
 
@@ -271,7 +270,7 @@ def run_drill(workdir: Path, kills: int, seed: int = 0, dataset: Path | None = N
               report=print) -> tuple[list[KillOutcome], CurrentWatcher]:
     """``kills`` kill-and-resume rounds in ``workdir``, aimed at ``phases`` in turn; every round
     shares one models directory (so later rounds kill while an earlier version is current) and
-    has its own checkpoints. ``train_args`` must keep ``--model lightgcn --epochs EPOCHS``."""
+    has its own checkpoints. ``train_args`` must keep ``--model lightgcn --set epochs=EPOCHS``."""
     rng = random.Random(seed)
     dataset = dataset or make_dataset(workdir)
     models = workdir / "models"

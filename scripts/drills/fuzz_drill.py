@@ -1,7 +1,7 @@
 """Fuzz drill: hypothesis-generated bad input for the MPD and CSV ingest and the Recommender.
 
-    python scripts/drills/fuzz_drill.py                  # 300 examples per target (a few minutes)
-    python scripts/drills/fuzz_drill.py --examples 50
+    python -m scripts.drills.fuzz_drill                  # 300 examples per target (a few minutes)
+    python -m scripts.drills.fuzz_drill --examples 50
 
 Targets and the properties checked on every example:
 
@@ -42,19 +42,18 @@ from pathlib import Path
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # the ingest's progress bars, once per example
 
-import pandas as pd  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from recsys.dataset import load_dataset
+from recsys.ingest.mpd import MAX_TEXT
+from recsys.serving.recommender import MAX_QUERY_CHARS
+from recsys.errors import RecsysError
+from recsys.text import normalize_text
+
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from recsys.dataset import load_dataset  # noqa: E402
-from recsys.ingest.mpd import MAX_TEXT  # noqa: E402
-from recsys.serving.recommender import MAX_QUERY_CHARS  # noqa: E402
-from recsys.errors import RecsysError  # noqa: E402
-from recsys.text import normalize_text  # noqa: E402
-
 # ---------------------------------------------------------------------------- shared strategies
 
 # Over the csv module's default field limit (131,072), which once refused such fields as unclosed quotes.
@@ -394,7 +393,7 @@ def run_target(target: str, examples: int, workdir: Path, seed: int = 0) -> Coun
     elif target == "csv-lines":
         test = given(damaged_csv())(lambda drawn: check_damaged_csv(*drawn, workdir / "csv-lines", tally))
     else:
-        from fixture_artifacts import fixture_catalog, make_fixture_artifact
+        from tests.fixture_artifacts import fixture_catalog, make_fixture_artifact
 
         from recsys.serving import Recommender
         recommender = Recommender.load(make_fixture_artifact(workdir / "models"))

@@ -1,8 +1,8 @@
 """Load drill: 50 threads calling ``recommend`` and ``search`` on one shared ``Recommender`` over a
 2,262,292-track catalog (the full MPD's size) for 60 seconds.
 
-    python scripts/drills/load_drill.py                       # 50 threads, 60 s, 2.26M tracks
-    python scripts/drills/load_drill.py --threads 8 --seconds 10 --tracks 300000
+    python -m scripts.drills.load_drill                       # 50 threads, 60 s, 2.26M tracks
+    python -m scripts.drills.load_drill --threads 8 --seconds 10 --tracks 300000
 
 The catalog is benchmarks/serving.py's synthetic one (clustered 64-d float16 embeddings, so the
 IVF index is exercised as in production; pseudo-word names for search), published once into
@@ -24,15 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.serving import FULL_MPD_TRACKS, synthetic_catalog, typo
+
+from recsys import artifacts
+from recsys.serving import Recommender
+from recsys.training.artifact_writer import write_artifact
+
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
-
-from serving import FULL_MPD_TRACKS, synthetic_catalog, typo  # noqa: E402
-
-from recsys import artifacts  # noqa: E402
-from recsys.serving import Recommender  # noqa: E402
-from recsys.training.artifact_writer import write_artifact  # noqa: E402
-
 
 def published_catalog(models_dir: Path, n_tracks: int) -> Path:
     """The synthetic artifact of ``n_tracks`` tracks in ``models_dir`` (published on first use)."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import warnings
 from collections import deque
@@ -28,15 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recsys.dataset import AUDIO_FEATURES
+from recsys.spotify import ids as spotify_ids
 from recsys.spotify.client import SpotifyApiError, SpotifyError, pages, track_row
-from recsys.spotify.oauth import fetch_liked_tracks
+from recsys.spotify.library import fetch_liked_tracks
 
 PAGE_SIZE = 50
 FEATURES_BATCH = 100
-_BASE62 = re.compile(r"[0-9A-Za-z]{1,64}")
-# Matched whole, never searched for inside longer text (see recsys.serving.matching).
-_PLAYLIST_URL = re.compile(r"(?:https?://)?open\.spotify\.com/(?:intl-[a-z-]{2,10}/)?playlist/([0-9A-Za-z]{1,64})"
-                           r"(?:[?#][^\s]{0,200})?")
 
 
 class CrawlError(SpotifyError):
@@ -45,14 +41,10 @@ class CrawlError(SpotifyError):
 
 def playlist_id(value: str) -> str:
     """The bare id of a playlist given as id, ``spotify:playlist:ID`` URI or open.spotify.com URL."""
-    text = str(value).strip()
-    if text.startswith("spotify:playlist:"):
-        text = text.removeprefix("spotify:playlist:")
-    elif len(text) <= 400 and (match := _PLAYLIST_URL.fullmatch(text)):
-        text = match.group(1)
-    if not _BASE62.fullmatch(text):
+    found = spotify_ids.playlist_id(value)
+    if found is None:
         raise CrawlError(f"{value!r} is not a Spotify playlist id, spotify:playlist: URI or playlist URL")
-    return text
+    return found
 
 
 @dataclass
@@ -274,7 +266,7 @@ class Crawler:
                     "or collaborates on (Spotify, February 2026)."))
             self.state.record({"event": "skipped", "id": pid, "reason": f"HTTP {exc.http_status}"})
             return None
-        playlist = {"event": "playlist", "id": pid, "uri": meta.get("uri") or f"spotify:playlist:{pid}",
+        playlist = {"event": "playlist", "id": pid, "uri": meta.get("uri") or spotify_ids.PLAYLIST_PREFIX + pid,
                     "name": meta.get("name") or pid, "owner": (meta.get("owner") or {}).get("id") or "",
                     "tracks": tracks}
         self.state.record(playlist)
@@ -284,7 +276,7 @@ class Crawler:
         if self.state.features_unavailable:
             return
         ids = sorted({row["track_id"] for row in self.state.rows()
-                      if row["track_id"].startswith("spotify:track:")} - set(self.state.features))
+                      if spotify_ids.is_track_uri(row["track_id"])} - set(self.state.features))
         for start in range(0, len(ids), FEATURES_BATCH):
             batch = ids[start:start + FEATURES_BATCH]
             try:
