@@ -249,7 +249,7 @@ def _add_evaluate(commands) -> None:
 
 def _run_evaluate(args) -> int:
     from recsys import experiments
-    return experiments.run(args)
+    return experiments.run(args, parse_settings(args.set))
 
 
 def build_parser() -> argparse.ArgumentParser:

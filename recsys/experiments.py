@@ -7,7 +7,6 @@ hybrid is asked for, so the baselines can be compared where torch is not install
 """
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,8 +67,8 @@ def compare(dataset, split, names: Sequence[str], *, k: int = 20, gnn_overrides:
     return results, trained
 
 
-def run(args) -> int:
-    """``python -m recsys evaluate``: every requested model fitted or trained and measured on the
+def run(args, overrides: dict) -> int:
+    """``python -m recsys evaluate`` (``overrides``: its ``--set`` settings): every requested model fitted or trained and measured on the
     test queries (``compare``) of the standard protocol (report.json, the headline) and of the
     cold-track view (report-cold-track.json); prints the headline report's path last."""
     from recsys.dataset import load_dataset
@@ -82,7 +81,6 @@ def run(args) -> int:
     if not names or unknown:
         raise RecsysError(f"--models: unknown model(s) {unknown or args.models!r}; "
                           f"choose from {', '.join([*BASELINES, *GNN_MODELS, HYBRID])}")
-    overrides = _parse_overrides(args.set or [])
     if any(n in GNN_MODELS or n == HYBRID for n in names):
         _gnn_trainer()  # fail before any work if training cannot be imported
 
@@ -132,17 +130,3 @@ def _gnn_trainer():
         raise RecsysError("GNN models need recsys.training.train_model, which cannot be imported "
                           f"({exc}); evaluate the baselines alone meanwhile") from exc
     return train_model
-
-
-def _parse_overrides(pairs: Sequence[str]) -> dict:
-    """``KEY=VALUE`` strings -> dict; VALUE is read as JSON when it parses (numbers, booleans)."""
-    overrides = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise RecsysError(f"--set {pair!r}: expected KEY=VALUE")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
-    return overrides
