@@ -46,7 +46,7 @@ VOTE_BUDGET = 100_000
 # A query of NEAR_MIN_CHARS to NEAR_MAX_CHARS is also looked up as a whole name one edit away (a
 # letter dropped, swapped, replaced or added; replaced or added from the catalog's EDIT_ALPHABET
 # most frequent characters): one typo costs a short name most of its trigrams, and at 2.26M
-# tracks the intended one was then outvoted (one-typo names found in the top 10: 76% -> 95%).
+# tracks the intended one was then outvoted (one-typo names found in the top 10: 76% -> 92%).
 # The NEAR_PER_NAME most popular rows of each such name, at most NEAR_ROWS, join the re-rank.
 NEAR_MIN_CHARS = 3
 NEAR_MAX_CHARS = 40
