@@ -1,12 +1,14 @@
 """Track search: accents, case, typos, word order, metacharacters, popularity tie-break, cache."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.fixture_artifacts import XSS_NAME, fixture_catalog
 from recsys import Recommender
 from recsys.serving import RecommendError
 from recsys.serving.index import CACHE_DIR
-from recsys.serving.search import TrackSearch
+from recsys.serving.search import TrackSearch, _codes, _one_edit_hashes, _string_hashes
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +177,56 @@ def test_whole_words_and_the_artist_outrank_partial_matches_and_weak_ones_go():
     assert found("bohemian rhapsody") == ["Bohemian Rhapsody"]
     # Without a good match, the fuzzy ones stay (a typo must still find something).
     assert "Livin' On A Prayer" in found("livn on a prayr")
+
+
+# Words common in song titles, among them words sharing most letters with the famous short
+# titles below, and some one edit from a query (a letter replaced: "hell" for "helo"), though
+# none as close to it as the intended title.
+_TITLE_WORDS = ("love you me my heart night time baby girl boy home life day world light fire dream "
+                "dance run go back down up way man blue red gold sun rain sky star moon summer city "
+                "road river wild free young old good bad hell yell low slow show hold help hero rock "
+                "roll stone keep deep sleep cream tonic toxin angle jolly lone thrill killer heat "
+                "hunt tough touch roxy rose ann dan band bomb zone").split()
+# Famous short titles, each one track in the catalog.
+_SHORT_TITLES = [("Hello", "Adele"), ("Yellow", "Coldplay"), ("Creep", "Radiohead"), ("Jolene", "Dolly Parton"),
+                 ("Toxic", "Britney Spears"), ("Hurt", "Johnny Cash"), ("Angie", "The Rolling Stones"),
+                 ("Roxanne", "The Police"), ("Thriller", "Michael Jackson"), ("Zombie", "The Cranberries")]
+
+
+@pytest.fixture(scope="module")
+def song_catalog():
+    """30,000 tracks of one to four common title words by 2,000 artists, and the famous short
+    titles at middling popularity (a popular one would win on the tie-break alone)."""
+    rng = np.random.default_rng(3)
+    names = [" ".join(rng.choice(_TITLE_WORDS, rng.integers(1, 5))) for _ in range(30_000)]
+    artists = [f"{rng.choice(_TITLE_WORDS)} {rng.choice(_TITLE_WORDS)} {i % 2000}" for i in range(30_000)]
+    popularity = rng.zipf(1.8, 30_000).clip(1, 50_000)
+    for i, (name, artist) in enumerate(_SHORT_TITLES):
+        names[1000 * i], artists[1000 * i], popularity[1000 * i] = name, artist, 3
+    return names, TrackSearch.build(names, artists, popularity)
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("helo", "Hello"), ("yelow", "Yellow"), ("ceep", "Creep"),      # a letter dropped
+    ("jolnee", "Jolene"), ("toxci", "Toxic"), ("hrut", "Hurt"),     # two letters swapped
+    ("angei", "Angie"), ("roxane", "Roxanne"),
+    ("thriler", "Thriller"), ("zombje", "Zombie"), ("hallo", "Hello"),  # a letter replaced
+    ("toxiic", "Toxic"), ("yelloww", "Yellow"),                      # a letter added
+])
+def test_a_short_title_with_one_typo_is_found_in_a_large_catalog(song_catalog, query, expected):
+    names, search = song_catalog
+    rows, _ = search.search(query, limit=10)
+    assert expected in [names[row] for row in rows]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="abcé z", max_size=8))
+def test_one_edit_hashes_are_the_hashes_of_every_one_edit_string(query):
+    """The vectorised prefix/suffix arithmetic names exactly the strings one edit away."""
+    alphabet = "abz "
+    edits = {query} | {query[:i] + query[i + 1:] for i in range(len(query))}
+    edits |= {query[:i] + query[i + 1] + query[i] + query[i + 2:] for i in range(len(query) - 1)}
+    edits |= {query[:i] + c + query[i + 1:] for i in range(len(query)) for c in alphabet}
+    edits |= {query[:i] + c + query[i:] for i in range(len(query) + 1) for c in alphabet}
+    hashes = _one_edit_hashes(query, _codes(alphabet).astype(np.uint64))
+    assert sorted(hashes.tolist()) == sorted(set(_string_hashes(sorted(edits)).tolist()))

@@ -8,7 +8,6 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from recsys import reports
 from recsys.app import describe, recommend_state, state, tables
 from recsys.app.session import Served
 from recsys.app.tables import code_span, escape_markdown
@@ -287,6 +286,8 @@ def liked_match(match) -> None:
 
 def comparison_report(models_dir) -> None:
     """The model comparison report (``report.json`` in the models directory), or how to make one."""
+    from recsys import reports  # with the evaluation harness it imports: only the Training page pays it
+
     path = models_dir / reports.REPORT
     try:
         report = reports.read_report(models_dir)
