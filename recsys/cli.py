@@ -243,6 +243,8 @@ def _add_evaluate(commands) -> None:
                           help="seed tracks per held-out playlist in the cold-track view; the standard "
                                "protocol gives the first half (default: %(default)s)")
     evaluate.add_argument("--k", type=int, default=20, help="cut-off of the @K metrics (default: %(default)s)")
+    evaluate.add_argument("--protocol", choices=("standard", "cold-track", "both"), default="both",
+                          help="which report(s) to make (default: %(default)s)")
     _set_option(evaluate, "for every GNN")
     evaluate.set_defaults(func=_run_evaluate)
 

@@ -85,9 +85,12 @@ def run(args, overrides: dict) -> int:
         _gnn_trainer()  # fail before any work if training cannot be imported
 
     dataset = load_dataset(args.dataset)
-    splits = {"report": standard_split(dataset, n_test=args.n_test, n_val=args.n_val, seed=args.seed),
-              "report-cold-track": continuation_split(dataset, n_test=args.n_test, n_val=args.n_val,
-                                                      n_seed=args.n_seed, seed=args.seed)}
+    splits = {}
+    if args.protocol in ("standard", "both"):
+        splits["report"] = standard_split(dataset, n_test=args.n_test, n_val=args.n_val, seed=args.seed)
+    if args.protocol in ("cold-track", "both"):
+        splits["report-cold-track"] = continuation_split(dataset, n_test=args.n_test, n_val=args.n_val,
+                                                         n_seed=args.n_seed, seed=args.seed)
     out_dir = args.out or Path("reports") / dataset.name
     for report_name, split in splits.items():
         print(f"{dataset.name}, {split.protocol} protocol: {len(split.test)} test and {len(split.val)} "
@@ -96,7 +99,7 @@ def run(args, overrides: dict) -> int:
         compare(dataset, split, names, k=args.k, gnn_overrides=overrides,
                 on_result=lambda _name, results, _trained, meta=meta, report_name=report_name:
                     write_report(results, out_dir, meta, name=report_name))
-    print(Path(out_dir) / "report.json")
+    print(Path(out_dir) / f"{next(iter(splits))}.json")
     return 0
 
 
