@@ -84,7 +84,7 @@ def part_ingest() -> None:
     rows = []
     for n in SLICES:
         r = in_child("ingest", directory, 2, n)
-        from recsys.dataset import load_dataset
+        from recsys.data.dataset import load_dataset
         tracks = load_dataset(dataset_dir(n)).n_tracks
         rows.append((n, r, tracks))
         print(f"{n:>6} {n * 1000:>9,} {r['bytes'] / 1e6:>8,.0f} {r['seconds']:>8.1f} {r['cpu_seconds']:>6.1f} "
@@ -182,7 +182,7 @@ def extrapolated_graph(playlists: int, heaps_beta: float) -> dict:
 
 
 def part_train() -> None:
-    from recsys.dataset import load_dataset
+    from recsys.data.dataset import load_dataset
 
     header(f"LightGCN training step (trainer defaults: dim {DIM}, 2 layers, batch 1024, 32 negatives, "
            "artist + album nodes; 1 process, CPU)")
@@ -252,7 +252,7 @@ def part_ddp(n_slices: int = 4, steps: int = 24, epochs: int = 2) -> None:
     not what is compared."""
     import signal
 
-    from recsys.dataset import load_dataset
+    from recsys.data.dataset import load_dataset
     from recsys.training.checkpoint import LAST, load_checkpoint
 
     header(f"DDP on this machine: seconds per epoch of {steps} steps, {n_slices}k playlists")

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
-from recsys.dataset import load_dataset
+from recsys.data.dataset import load_dataset
 from recsys.evaluation import EmbeddingScorer, evaluate
 from recsys.graph import interaction_matrix, normalized_adjacency
 from recsys.ingest.mpd import ingest_mpd

@@ -71,7 +71,7 @@ def run(args, overrides: dict) -> int:
     """``python -m recsys evaluate`` (``overrides``: its ``--set`` settings): every requested model fitted or trained and measured on the
     test queries (``compare``) of the standard protocol (report.json, the headline) and of the
     cold-track view (report-cold-track.json); prints the headline report's path last."""
-    from recsys.dataset import load_dataset
+    from recsys.data.dataset import load_dataset
     from recsys.models import GNN_MODELS
     from recsys.models.baselines import BASELINES
     from recsys.splits import continuation_split, standard_split

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys.dataset import write_dataset
+from recsys.data.dataset import write_dataset
 from recsys.evaluation import EmbeddingScorer, evaluate, rank, tune, tune_coordinates
 from recsys.reports import REPORT, ReportError, read_report, write_report
 from recsys.scoring import l2_normalize, seed_query

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recsys.dataset import from_rows
+from recsys.data.dataset import from_rows
 from recsys.graph import (cooccurrence, interaction_matrix, normalized_adjacency,
                           shares_playlist, side_blocks, spectral_embedding)
 

@@ -165,7 +165,7 @@ def test_sage_neighbour_mean_matches_pyg_scatter_mean(two_genre_dataset):
 def test_track_features_standardise_audio_popularity_and_year_and_flag_missing_values():
     import pandas as pd
 
-    from recsys.dataset import AUDIO_FEATURES
+    from recsys.data.dataset import AUDIO_FEATURES
 
     rng = np.random.default_rng(0)
     tracks = pd.DataFrame({name: rng.uniform(0, 1, 6) for name in AUDIO_FEATURES})

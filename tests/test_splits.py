@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.dataset import from_rows
+from recsys.data.dataset import from_rows
 from recsys.splits import SplitError, continuation_split
 
 

@@ -1,4 +1,4 @@
-"""Ingest sources: each turns one raw format into the canonical dataset of ``recsys.dataset``.
+"""Ingest sources: each turns one raw format into the canonical dataset of ``recsys.data.dataset``.
 
 - ``recsys.ingest.csv``: ``spotify_songs.csv`` (the embedded data) or the full TidyTuesday schema.
 - ``recsys.ingest.mpd``: Million Playlist Dataset slices and the RecSys 2018 challenge set.

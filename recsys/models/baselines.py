@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.dataset import Dataset
+from recsys.data.dataset import Dataset
 from recsys.errors import RecsysError
 from recsys.graph import side_blocks
 

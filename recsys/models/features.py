@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recsys.dataset import AUDIO_FEATURES
+from recsys.data.dataset import AUDIO_FEATURES
 
 # Every numeric track column the GCN reads, where the source has it: the eleven audio features
 # (TidyTuesday, the Spotify crawler), popularity and release year, and the duration that

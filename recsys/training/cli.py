@@ -37,7 +37,7 @@ def train_overrides(settings: dict) -> dict:
 
 
 def train(args: argparse.Namespace, settings: dict) -> int:
-    from recsys.dataset import load_dataset
+    from recsys.data.dataset import load_dataset
     from recsys.splits import standard_split
     from recsys.training import distributed
     from recsys.training.hybrid import EMBEDDING_MODEL, fit_hybrid

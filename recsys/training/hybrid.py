@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.dataset import Dataset
+from recsys.data.dataset import Dataset
 from recsys.evaluation import HEADLINE, RankerScorer, tune_coordinates
 from recsys.graph import interaction_matrix
 from recsys.models.neighbourhoods import item_neighbourhoods

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from recsys.dataset import Dataset
+from recsys.data.dataset import Dataset
 from recsys.errors import RecsysError
 from recsys.evaluation import EmbeddingScorer, evaluate
 from recsys.graph import interaction_matrix, normalized_adjacency, side_blocks, spectral_embedding
