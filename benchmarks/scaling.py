@@ -65,7 +65,7 @@ def dataset_dir(n_slices: int) -> Path:
 
 
 def graph_counts(dataset) -> dict:
-    from recsys.graph import side_blocks
+    from recsys.data.graph import side_blocks
 
     side = side_blocks(dataset.tracks, ("artist_id", "album_id"), min_tracks=2)
     return {"playlists": dataset.n_playlists, "tracks": dataset.n_tracks, "interactions": len(dataset.interactions),
@@ -118,7 +118,7 @@ def step_times(dataset, steps: int = 6) -> dict:
     LightGCN's forward + backward + Adam; plus one propagation product over the whole graph."""
     import torch
 
-    from recsys.graph import interaction_matrix, side_blocks
+    from recsys.data.graph import interaction_matrix, side_blocks
     from recsys.models.lightgcn import LightGCN
     from recsys.training.sampling import ContinuationSampler, GraphBuilder
     from recsys.training.trainer import TrainConfig

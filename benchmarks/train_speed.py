@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
 from recsys.data.dataset import load_dataset
+from recsys.data.graph import interaction_matrix, normalized_adjacency
 from recsys.evaluation import EmbeddingScorer, evaluate
-from recsys.graph import interaction_matrix, normalized_adjacency
 from recsys.ingest.mpd import ingest_mpd
 from recsys.models.common import GraphTensors, SymmetricAdjacency
 from recsys.models.lightgcn import LightGCN

@@ -32,7 +32,7 @@ def compare(dataset, split, names: Sequence[str], *, k: int = 20, gnn_overrides:
     trained)`` runs after each model: to rewrite the report so a later failure keeps the figures
     so far, or to publish a GNN while the next one trains.
     """
-    from recsys.graph import interaction_matrix
+    from recsys.data.graph import interaction_matrix
     from recsys.models.baselines import BASELINES
 
     R = interaction_matrix(split.train, dataset.n_playlists, dataset.n_tracks)

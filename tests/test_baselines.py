@@ -6,7 +6,7 @@ import pytest
 import scipy.sparse as sp
 
 from recsys.data.dataset import from_rows
-from recsys.graph import interaction_matrix
+from recsys.data.graph import interaction_matrix
 from recsys.models import baselines
 from recsys.models.baselines import BASELINES, EASE, ArtistItemKNN, ItemKNN, Popularity
 

@@ -170,7 +170,7 @@ def test_cli_refuses_unknown_models_and_bad_splits(two_genre_dataset, tmp_path):
 
 
 def test_harness_and_baselines_do_not_import_torch():
-    code = ("import sys, recsys.evaluation, recsys.models.baselines, recsys.graph, recsys.splits, "
+    code = ("import sys, recsys.evaluation, recsys.models.baselines, recsys.data.graph, recsys.splits, "
             "recsys.metrics; print('torch' in sys.modules)")
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})

@@ -4,8 +4,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from recsys.graph import (bipartite_adjacency, interaction_matrix, normalized_adjacency, side_blocks,
-                          symmetric_normalize)
+from recsys.data.graph import (bipartite_adjacency, interaction_matrix, normalized_adjacency, side_blocks,
+                               symmetric_normalize)
 from recsys.models import GNN_MODELS, gnn_class
 from recsys.models.common import SymmetricAdjacency
 from recsys.models.features import track_features

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from recsys.data.dataset import Dataset
 from recsys.errors import RecsysError
-from recsys.graph import side_blocks
+from recsys.data.graph import side_blocks
 
 # Small enough never to reorder two different model scores (float64), large enough to order ties.
 _POPULARITY_TIE_BREAK = 1e-9

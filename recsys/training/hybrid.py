@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from recsys.data.dataset import Dataset
 from recsys.evaluation import HEADLINE, RankerScorer, tune_coordinates
-from recsys.graph import interaction_matrix
+from recsys.data.graph import interaction_matrix
 from recsys.models.neighbourhoods import item_neighbourhoods
 from recsys.scoring import l2_normalize
 from recsys.serving.continuation import Blend, ContinuationRanker, song_codes

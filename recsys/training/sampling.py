@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recsys.graph import bipartite_adjacency, cooccurrence, shares_playlist
+from recsys.data.graph import bipartite_adjacency, cooccurrence, shares_playlist
 from recsys.models.common import Batch, GraphTensors, SymmetricAdjacency, index_dtype
 
 # The GraphTensors fields a builder can fill; each model class names the ones it reads (graph_inputs).

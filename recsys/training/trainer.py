@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from recsys.data.dataset import Dataset
 from recsys.errors import RecsysError
 from recsys.evaluation import EmbeddingScorer, evaluate
-from recsys.graph import interaction_matrix, normalized_adjacency, side_blocks, spectral_embedding
+from recsys.data.graph import interaction_matrix, normalized_adjacency, side_blocks, spectral_embedding
 from recsys.models import GNN_MODELS, gnn_class
 from recsys.models.features import track_features
 from recsys.splits import Split
