@@ -31,11 +31,11 @@ from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
 from recsys.data.dataset import load_dataset
 from recsys.data.graph import interaction_matrix, normalized_adjacency
+from recsys.data.splits import continuation_split
 from recsys.evaluation import EmbeddingScorer, evaluate
 from recsys.ingest.mpd import ingest_mpd
 from recsys.models.common import GraphTensors, SymmetricAdjacency
 from recsys.models.lightgcn import LightGCN
-from recsys.splits import continuation_split
 from recsys.synthetic import write_synthetic_mpd
 
 

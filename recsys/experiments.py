@@ -74,7 +74,7 @@ def run(args, overrides: dict) -> int:
     from recsys.data.dataset import load_dataset
     from recsys.models import GNN_MODELS
     from recsys.models.baselines import BASELINES
-    from recsys.splits import continuation_split, standard_split
+    from recsys.data.splits import continuation_split, standard_split
 
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     unknown = [n for n in names if n not in BASELINES and n not in GNN_MODELS and n != HYBRID]

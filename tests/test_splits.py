@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from recsys.data.dataset import from_rows
-from recsys.splits import SplitError, continuation_split
+from recsys.data.splits import SplitError, continuation_split
 
 
 def _dataset(n_playlists=30, seed=0):

@@ -12,8 +12,8 @@ from conftest import two_genre_rows
 
 from recsys.artifacts import load_artifact
 from recsys.data.dataset import from_rows, write_dataset
+from recsys.data.splits import continuation_split
 from recsys.errors import RecsysError
-from recsys.splits import continuation_split
 from recsys.training import train_model
 from recsys.training.checkpoint import CheckpointError, load_checkpoint
 

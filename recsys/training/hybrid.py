@@ -22,7 +22,7 @@ from recsys.models.neighbourhoods import item_neighbourhoods
 from recsys.scoring import l2_normalize
 from recsys.serving.continuation import Blend, ContinuationRanker, song_codes
 from recsys.serving.index import VectorIndex
-from recsys.splits import Split
+from recsys.data.splits import Split
 from recsys.training.trainer import TrainResult
 
 # The GNN whose embeddings the hybrid blends in.

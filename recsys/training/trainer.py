@@ -20,7 +20,7 @@ from recsys.evaluation import EmbeddingScorer, evaluate
 from recsys.data.graph import interaction_matrix, normalized_adjacency, side_blocks, spectral_embedding
 from recsys.models import GNN_MODELS, gnn_class
 from recsys.models.features import track_features
-from recsys.splits import Split
+from recsys.data.splits import Split
 from recsys.training import distributed
 from recsys.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from recsys.training.device import autocast, grad_scaler, resolve_device
