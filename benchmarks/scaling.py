@@ -4,8 +4,8 @@ time, the extrapolation to 100k / 300k / 1M playlists, DDP, and serving index me
     python -m benchmarks.scaling                 # everything (about 10 minutes on 2 cores)
     python -m benchmarks.scaling --parts train   # one part: ingest, train, ddp, index
 
-Synthetic MPD slices (recsys.synthetic) drawn from a 2,262,292-track catalog (the full MPD's
-count) are written once to benchmarks/out/scaling/ and ingested at 4, 8 and 16 slices
+Synthetic MPD slices (recsys.ingest.synthetic_mpd) drawn from a 2,262,292-track catalog (the full
+MPD's count) are written once to benchmarks/out/scaling/ and ingested at 4, 8 and 16 slices
 (1,000 playlists each). Every figure printed is measured in this run, except the MPD's published
 totals (MPD_*), which anchor the extrapolation; each extrapolated figure says how it was made.
 """

@@ -13,7 +13,7 @@ import pytest
 
 from recsys.data.dataset import load_dataset
 from recsys.ingest.mpd import MpdIngestError, ingest_mpd
-from recsys.synthetic import make_catalog, make_slice, write_synthetic_mpd
+from recsys.ingest.synthetic_mpd import make_catalog, make_slice, write_synthetic_mpd
 
 
 

@@ -5,4 +5,7 @@
 - ``recsys.ingest.spotify``: a Spotify Web API crawl (``spotify_crawler``: the resumable crawler).
 
 ``python -m recsys ingest <source>`` (``recsys.cli``) runs them.
+
+``recsys.ingest.synthetic_mpd`` is no source but the MPD's mirror: it writes MPD-format slices with
+a known structure, which tests and benchmarks ingest with ``recsys.ingest.mpd``.
 """
