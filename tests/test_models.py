@@ -4,12 +4,12 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from recsys.data.features import track_features
 from recsys.data.graph import (bipartite_adjacency, interaction_matrix, normalized_adjacency, side_blocks,
                                symmetric_normalize)
 from recsys.data.splits import continuation_split
 from recsys.models import GNN_MODELS, gnn_class
 from recsys.models.common import SymmetricAdjacency
-from recsys.models.features import track_features
 from recsys.training import make_config, train_model
 from recsys.training.sampling import ContinuationSampler, GraphBuilder, MessageGraphs
 from recsys.training.trainer import _construct

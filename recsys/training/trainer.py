@@ -19,7 +19,7 @@ from recsys.errors import RecsysError
 from recsys.evaluation import EmbeddingScorer, evaluate
 from recsys.data.graph import interaction_matrix, normalized_adjacency, side_blocks, spectral_embedding
 from recsys.models import GNN_MODELS, gnn_class
-from recsys.models.features import track_features
+from recsys.data.features import track_features
 from recsys.data.splits import Split
 from recsys.training import distributed
 from recsys.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
