@@ -8,11 +8,10 @@ from recsys.data.features import track_features
 from recsys.data.graph import (bipartite_adjacency, interaction_matrix, normalized_adjacency, side_blocks,
                                symmetric_normalize)
 from recsys.data.splits import continuation_split
-from recsys.models import GNN_MODELS, gnn_class
+from recsys.models import GNN_MODELS, build_model, gnn_class
 from recsys.models.common import SymmetricAdjacency
 from recsys.training import make_config, train_model
 from recsys.training.sampling import ContinuationSampler, GraphBuilder, MessageGraphs
-from recsys.training.trainer import _construct
 
 
 def tiny_graph_and_batch(dataset, model_name):
@@ -23,8 +22,8 @@ def tiny_graph_and_batch(dataset, model_name):
     sampler = ContinuationSampler(R, builder, np.random.default_rng(0), holdout=0.3, batch_size=16,
                                   max_seeds=4, negatives=5,
                                   with_pair_labels=getattr(cls, "needs_pair_labels", False))
-    model = _construct(cls, make_config(model_name), num_nodes=builder.num_nodes,
-                       num_features=builder.num_features)
+    model = build_model(model_name, make_config(model_name).to_dict(), num_nodes=builder.num_nodes,
+                        num_features=builder.num_features)
     return model, builder, sampler
 
 
