@@ -2,7 +2,7 @@
 
 Every baseline has the same two verbs, like implicit's models::
 
-    model = ItemKNN().fit(R, dataset)      # R: playlists × tracks training matrix (recsys.graph)
+    model = ItemKNN().fit(R, dataset)      # R: playlists × tracks training matrix (recsys.data.graph)
     scores = model.score([seeds, ...])     # (n_queries, n_tracks), higher is better
 
 so it is a :class:`recsys.evaluation.Scorer`. Each class lists the hyper-parameters the evaluation
