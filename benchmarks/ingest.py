@@ -2,9 +2,9 @@
 
     python -m benchmarks.ingest [--slices 24] [--playlists 1000] [--workers 2] [--repeat 2]
 
-Writes synthetic MPD slices (``recsys.synthetic``) to a temporary directory, reads them once so
-every measurement starts from a warm page cache, then runs each measurement ``--repeat`` times in
-a fresh child process and keeps the fastest:
+Writes synthetic MPD slices (``recsys.ingest.synthetic_mpd``) to a temporary directory, reads them
+once so every measurement starts from a warm page cache, then runs each measurement ``--repeat``
+times in a fresh child process and keeps the fastest:
 
 - ``json.load`` loop: one process, the stdlib parser, nothing else (the reference);
 - msgspec typed decode loop: one process, decode only (for context);
@@ -87,7 +87,7 @@ def main() -> None:
         print(json.dumps(measure(args.measure, args.dir, args.workers, args.limit)))
         return
 
-    from recsys.synthetic import write_synthetic_mpd
+    from recsys.ingest.synthetic_mpd import write_synthetic_mpd
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-mpd-"))
     try:

@@ -4,8 +4,8 @@ time, the extrapolation to 100k / 300k / 1M playlists, DDP, and serving index me
     python -m benchmarks.scaling                 # everything (about 10 minutes on 2 cores)
     python -m benchmarks.scaling --parts train   # one part: ingest, train, ddp, index
 
-Synthetic MPD slices (recsys.synthetic) drawn from a 2,262,292-track catalog (the full MPD's
-count) are written once to benchmarks/out/scaling/ and ingested at 4, 8 and 16 slices
+Synthetic MPD slices (recsys.ingest.synthetic_mpd) drawn from a 2,262,292-track catalog (the full
+MPD's count) are written once to benchmarks/out/scaling/ and ingested at 4, 8 and 16 slices
 (1,000 playlists each). Every figure printed is measured in this run, except the MPD's published
 totals (MPD_*), which anchor the extrapolation; each extrapolated figure says how it was made.
 """
@@ -65,7 +65,7 @@ def dataset_dir(n_slices: int) -> Path:
 
 
 def graph_counts(dataset) -> dict:
-    from recsys.graph import side_blocks
+    from recsys.data.graph import side_blocks
 
     side = side_blocks(dataset.tracks, ("artist_id", "album_id"), min_tracks=2)
     return {"playlists": dataset.n_playlists, "tracks": dataset.n_tracks, "interactions": len(dataset.interactions),
@@ -84,7 +84,7 @@ def part_ingest() -> None:
     rows = []
     for n in SLICES:
         r = in_child("ingest", directory, 2, n)
-        from recsys.dataset import load_dataset
+        from recsys.data.dataset import load_dataset
         tracks = load_dataset(dataset_dir(n)).n_tracks
         rows.append((n, r, tracks))
         print(f"{n:>6} {n * 1000:>9,} {r['bytes'] / 1e6:>8,.0f} {r['seconds']:>8.1f} {r['cpu_seconds']:>6.1f} "
@@ -118,7 +118,7 @@ def step_times(dataset, steps: int = 6) -> dict:
     LightGCN's forward + backward + Adam; plus one propagation product over the whole graph."""
     import torch
 
-    from recsys.graph import interaction_matrix, side_blocks
+    from recsys.data.graph import interaction_matrix, side_blocks
     from recsys.models.lightgcn import LightGCN
     from recsys.training.sampling import ContinuationSampler, GraphBuilder
     from recsys.training.trainer import TrainConfig
@@ -182,7 +182,7 @@ def extrapolated_graph(playlists: int, heaps_beta: float) -> dict:
 
 
 def part_train() -> None:
-    from recsys.dataset import load_dataset
+    from recsys.data.dataset import load_dataset
 
     header(f"LightGCN training step (trainer defaults: dim {DIM}, 2 layers, batch 1024, 32 negatives, "
            "artist + album nodes; 1 process, CPU)")
@@ -252,7 +252,7 @@ def part_ddp(n_slices: int = 4, steps: int = 24, epochs: int = 2) -> None:
     not what is compared."""
     import signal
 
-    from recsys.dataset import load_dataset
+    from recsys.data.dataset import load_dataset
     from recsys.training.checkpoint import LAST, load_checkpoint
 
     header(f"DDP on this machine: seconds per epoch of {steps} steps, {n_slices}k playlists")

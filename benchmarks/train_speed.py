@@ -1,7 +1,7 @@
 """Time per LightGCN training step: recsys's LightGCN against torch_geometric's, same run.
 
-Both models get the same synthetic MPD-like graph (recsys.synthetic, ingested like real slices),
-the same initial weights, embedding size, layers, batches, BPR loss and Adam; only the
+Both models get the same synthetic MPD-like graph (recsys.ingest.synthetic_mpd, ingested like real
+slices), the same initial weights, embedding size, layers, batches, BPR loss and Adam; only the
 propagation differs (one symmetric torch CSR product per layer with its own backward, the last
 layer's restricted to the rows the loss reads, against PyG's message passing over every node). "recsys, all rows" is ours embedding every node, as PyG does,
 to show what the row restriction adds. Each run restarts from the same weights; the step time of
@@ -29,14 +29,14 @@ import torch.nn.functional as F
 
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
-from recsys.dataset import load_dataset
+from recsys.data.dataset import load_dataset
+from recsys.data.graph import interaction_matrix, normalized_adjacency
+from recsys.data.splits import continuation_split
 from recsys.evaluation import EmbeddingScorer, evaluate
-from recsys.graph import interaction_matrix, normalized_adjacency
 from recsys.ingest.mpd import ingest_mpd
+from recsys.ingest.synthetic_mpd import write_synthetic_mpd
 from recsys.models.common import GraphTensors, SymmetricAdjacency
 from recsys.models.lightgcn import LightGCN
-from recsys.splits import continuation_split
-from recsys.synthetic import write_synthetic_mpd
 
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -124,7 +124,7 @@ def _add_stats(commands) -> None:
 
 
 def _run_stats(args) -> int:
-    from recsys.dataset import load_dataset
+    from recsys.data.dataset import load_dataset
     print(json.dumps(load_dataset(args.dataset).stats(), indent=2))
     return 0
 

@@ -17,7 +17,7 @@ import numpy as np
 from recsys import metrics
 from recsys.errors import RecsysError
 from recsys.scoring import l2_normalize, seed_query
-from recsys.splits import Query
+from recsys.data.splits import Query
 
 # Metric keys of every result, in report column order, with their table headers. The first is the
 # headline (the RecSys Challenge 2018's NDCG over the 500 tracks a submission holds).

@@ -32,7 +32,7 @@ def compare(dataset, split, names: Sequence[str], *, k: int = 20, gnn_overrides:
     trained)`` runs after each model: to rewrite the report so a later failure keeps the figures
     so far, or to publish a GNN while the next one trains.
     """
-    from recsys.graph import interaction_matrix
+    from recsys.data.graph import interaction_matrix
     from recsys.models.baselines import BASELINES
 
     R = interaction_matrix(split.train, dataset.n_playlists, dataset.n_tracks)
@@ -71,10 +71,10 @@ def run(args, overrides: dict) -> int:
     """``python -m recsys evaluate`` (``overrides``: its ``--set`` settings): every requested model fitted or trained and measured on the
     test queries (``compare``) of the standard protocol (report.json, the headline) and of the
     cold-track view (report-cold-track.json); prints the headline report's path last."""
-    from recsys.dataset import load_dataset
+    from recsys.data.dataset import load_dataset
     from recsys.models import GNN_MODELS
     from recsys.models.baselines import BASELINES
-    from recsys.splits import continuation_split, standard_split
+    from recsys.data.splits import continuation_split, standard_split
 
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     unknown = [n for n in names if n not in BASELINES and n not in GNN_MODELS and n != HYBRID]

@@ -1,13 +1,13 @@
 """Rebuild the committed default artifacts from the embedded CSV (``make models``).
 
 1. Ingest data/tidytuesday_spotify_songs.csv.gz.
-2. The standard protocol (recsys.splits.standard_split): 100 test and 50 validation playlists,
+2. The standard protocol (recsys.data.splits.standard_split): 100 test and 50 validation playlists,
    seeds the first half of each, candidates the training tracks.
 3. Fit every baseline (tuned on validation), train every GNN (early stopping on validation) and
    fit the hybrid (LightGCN + item and playlist neighbourhoods, blend chosen on validation);
    measure all of them on the test playlists -> models/report.{md,json}.
 4. Publish exactly what was measured, one version per model; models/DEFAULT names the hybrid.
-5. The cold-track view (recsys.splits.continuation_split: every track a candidate) of the
+5. The cold-track view (recsys.data.splits.continuation_split: every track a candidate) of the
    baselines and the served models -> models/report-cold-track.{md,json}.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ from recsys.ingest.csv import ingest_csv
 from recsys.models import GNN_MODELS
 from recsys.models.baselines import BASELINES
 from recsys.paths import models_dir
-from recsys.splits import continuation_split, standard_split
+from recsys.data.splits import continuation_split, standard_split
 from recsys.training.publish import publish_hybrid, publish_result
 
 

@@ -1,4 +1,4 @@
-"""Write synthetic Million Playlist Dataset slices (see recsys/synthetic.py for their structure).
+"""Write synthetic Million Playlist Dataset slices (their structure: recsys/ingest/synthetic_mpd.py).
 
     python -m scripts.make_synthetic_mpd data/synthetic_mpd --slices 20
     python -m recsys ingest mpd data/synthetic_mpd --out data/processed/synthetic_mpd
@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from recsys.synthetic import write_synthetic_mpd
+from recsys.ingest.synthetic_mpd import write_synthetic_mpd
 
 
 def main() -> int:

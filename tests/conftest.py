@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.dataset import from_rows
+from recsys.data.dataset import from_rows
 
 
 def two_genre_rows(n_playlists_per_genre: int = 20, tracks_per_genre: int = 30, playlist_length: int = 12,

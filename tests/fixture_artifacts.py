@@ -22,7 +22,7 @@ import pandas as pd
 
 from recsys.artifacts import set_default_model
 from recsys.training.artifact_writer import write_artifact
-from recsys.dataset import AUDIO_FEATURES
+from recsys.data.dataset import AUDIO_FEATURES
 from recsys.text import track_key
 
 XSS_NAME = "<img src=x onerror=alert(1)>"

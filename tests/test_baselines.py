@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recsys.dataset import from_rows
-from recsys.graph import interaction_matrix
+from recsys.data.dataset import from_rows
+from recsys.data.graph import interaction_matrix
 from recsys.models import baselines
 from recsys.models.baselines import BASELINES, EASE, ArtistItemKNN, ItemKNN, Popularity
 

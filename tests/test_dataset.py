@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from recsys.dataset import DatasetError, DatasetWriter, from_rows, load_dataset, write_dataset
+from recsys.data.dataset import DatasetError, DatasetWriter, from_rows, load_dataset, write_dataset
 
 
 def small_rows() -> pd.DataFrame:

@@ -11,9 +11,9 @@ import pytest
 from conftest import two_genre_rows
 
 from recsys.artifacts import list_artifacts, verify
-from recsys.dataset import from_rows, load_dataset, write_dataset
+from recsys.data.dataset import from_rows, load_dataset, write_dataset
+from recsys.data.splits import continuation_split
 from recsys.evaluation import EmbeddingScorer, evaluate
-from recsys.splits import continuation_split
 from recsys.training import distributed
 
 ROOT = Path(__file__).resolve().parents[1]

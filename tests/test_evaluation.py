@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys.dataset import write_dataset
+from recsys.data.dataset import write_dataset
+from recsys.data.splits import Query
 from recsys.evaluation import EmbeddingScorer, evaluate, rank, tune, tune_coordinates
 from recsys.reports import REPORT, ReportError, read_report, write_report
 from recsys.scoring import l2_normalize, seed_query
-from recsys.splits import Query
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -170,7 +170,7 @@ def test_cli_refuses_unknown_models_and_bad_splits(two_genre_dataset, tmp_path):
 
 
 def test_harness_and_baselines_do_not_import_torch():
-    code = ("import sys, recsys.evaluation, recsys.models.baselines, recsys.graph, recsys.splits, "
+    code = ("import sys, recsys.evaluation, recsys.models.baselines, recsys.data.graph, recsys.data.splits, "
             "recsys.metrics; print('torch' in sys.modules)")
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})

@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recsys.dataset import from_rows
-from recsys.graph import (cooccurrence, interaction_matrix, normalized_adjacency,
-                          shares_playlist, side_blocks, spectral_embedding)
+from recsys.data.dataset import from_rows
+from recsys.data.graph import (cooccurrence, interaction_matrix, normalized_adjacency,
+                               shares_playlist, side_blocks, spectral_embedding)
 
 # 2 playlists × 3 tracks: p0 = {t0, t1}, p1 = {t1, t2} (the repeated row counts once)
 INTERACTIONS = pd.DataFrame({"playlist_idx": [0, 0, 1, 1, 1], "track_idx": [0, 1, 1, 2, 2]})

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recsys.dataset import AUDIO_FEATURES, load_dataset
+from recsys.data.dataset import AUDIO_FEATURES, load_dataset
 from recsys.ingest.csv import CsvIngestError, ingest_csv
 
 EMBEDDED = Path(__file__).resolve().parents[1] / "data" / "tidytuesday_spotify_songs.csv.gz"

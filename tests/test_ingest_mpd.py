@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.dataset import load_dataset
+from recsys.data.dataset import load_dataset
 from recsys.ingest.mpd import MpdIngestError, ingest_mpd
-from recsys.synthetic import make_catalog, make_slice, write_synthetic_mpd
+from recsys.ingest.synthetic_mpd import make_catalog, make_slice, write_synthetic_mpd
 
 
 

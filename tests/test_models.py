@@ -4,15 +4,14 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from recsys.graph import (bipartite_adjacency, interaction_matrix, normalized_adjacency, side_blocks,
-                          symmetric_normalize)
-from recsys.models import GNN_MODELS, gnn_class
+from recsys.data.features import track_features
+from recsys.data.graph import (bipartite_adjacency, interaction_matrix, normalized_adjacency, side_blocks,
+                               symmetric_normalize)
+from recsys.data.splits import continuation_split
+from recsys.models import GNN_MODELS, build_model, gnn_class
 from recsys.models.common import SymmetricAdjacency
-from recsys.models.features import track_features
-from recsys.splits import continuation_split
 from recsys.training import make_config, train_model
 from recsys.training.sampling import ContinuationSampler, GraphBuilder, MessageGraphs
-from recsys.training.trainer import _construct
 
 
 def tiny_graph_and_batch(dataset, model_name):
@@ -23,8 +22,8 @@ def tiny_graph_and_batch(dataset, model_name):
     sampler = ContinuationSampler(R, builder, np.random.default_rng(0), holdout=0.3, batch_size=16,
                                   max_seeds=4, negatives=5,
                                   with_pair_labels=getattr(cls, "needs_pair_labels", False))
-    model = _construct(cls, make_config(model_name), num_nodes=builder.num_nodes,
-                       num_features=builder.num_features)
+    model = build_model(model_name, make_config(model_name).to_dict(), num_nodes=builder.num_nodes,
+                        num_features=builder.num_features)
     return model, builder, sampler
 
 
@@ -165,7 +164,7 @@ def test_sage_neighbour_mean_matches_pyg_scatter_mean(two_genre_dataset):
 def test_track_features_standardise_audio_popularity_and_year_and_flag_missing_values():
     import pandas as pd
 
-    from recsys.dataset import AUDIO_FEATURES
+    from recsys.data.dataset import AUDIO_FEATURES
 
     rng = np.random.default_rng(0)
     tracks = pd.DataFrame({name: rng.uniform(0, 1, 6) for name in AUDIO_FEATURES})

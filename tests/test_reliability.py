@@ -7,7 +7,7 @@ from scripts.drills import fuzz_drill
 import pytest
 from conftest import two_genre_rows
 
-from recsys.dataset import from_rows, write_dataset
+from recsys.data.dataset import from_rows, write_dataset
 
 TINY_TRAINING = ["--model", "lightgcn", "--set", f"epochs={crash_drill.EPOCHS}", "--set",
                  f"patience={crash_drill.EPOCHS}", "--set", "steps_per_epoch=2", "--set", "batch_size=64",

@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.dataset import from_rows
-from recsys.splits import SplitError, continuation_split
+from recsys.data.dataset import from_rows
+from recsys.data.splits import SplitError, continuation_split
 
 
 def _dataset(n_playlists=30, seed=0):

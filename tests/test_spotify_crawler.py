@@ -8,7 +8,7 @@ import requests
 from tests.fake_spotify import FakeSpotify
 
 from recsys.cli import main
-from recsys.dataset import load_dataset
+from recsys.data.dataset import load_dataset
 from recsys.spotify.client import Endpoints, SpotifyApiError, client_credentials_client, retrying_session
 from recsys.ingest.spotify_crawler import CrawlError, Crawler, CrawlState, playlist_id
 from recsys.ingest.spotify import user_client

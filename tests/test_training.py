@@ -11,9 +11,9 @@ import pytest
 from conftest import two_genre_rows
 
 from recsys.artifacts import load_artifact
-from recsys.dataset import from_rows, write_dataset
+from recsys.data.dataset import from_rows, write_dataset
+from recsys.data.splits import continuation_split
 from recsys.errors import RecsysError
-from recsys.splits import continuation_split
 from recsys.training import train_model
 from recsys.training.checkpoint import CheckpointError, load_checkpoint
 
@@ -67,7 +67,7 @@ def test_kill_minus_9_mid_training_then_resume_publishes_a_valid_artifact(datase
 
 
 def test_resumed_run_equals_an_uninterrupted_one(dataset_dir, tmp_path):
-    from recsys.dataset import load_dataset
+    from recsys.data.dataset import load_dataset
 
     ds = load_dataset(dataset_dir)
     split = continuation_split(ds, n_test=0, n_val=4, seed=0)
@@ -83,7 +83,7 @@ def test_resumed_run_equals_an_uninterrupted_one(dataset_dir, tmp_path):
 
 @pytest.mark.parametrize("model_name", ["lightgcn", "sage"])
 def test_seeded_cpu_runs_are_reproducible(dataset_dir, model_name):
-    from recsys.dataset import load_dataset
+    from recsys.data.dataset import load_dataset
 
     ds = load_dataset(dataset_dir)
     split = continuation_split(ds, n_test=0, n_val=4, seed=0)
@@ -95,7 +95,7 @@ def test_seeded_cpu_runs_are_reproducible(dataset_dir, model_name):
 
 
 def test_resume_refuses_a_checkpoint_of_another_run(dataset_dir, tmp_path):
-    from recsys.dataset import load_dataset
+    from recsys.data.dataset import load_dataset
 
     ds = load_dataset(dataset_dir)
     split = continuation_split(ds, n_test=0, n_val=4, seed=0)
@@ -110,7 +110,7 @@ def test_resume_refuses_a_checkpoint_of_another_run(dataset_dir, tmp_path):
 
 
 def test_unknown_settings_and_bad_datasets_are_clear_errors(dataset_dir, tmp_path):
-    from recsys.dataset import load_dataset
+    from recsys.data.dataset import load_dataset
 
     ds = load_dataset(dataset_dir)
     split = continuation_split(ds, n_test=0, n_val=4, seed=0)
@@ -152,7 +152,7 @@ def test_the_published_catalog_keeps_genre_subgenre_popularity_year_and_audio_fe
     feature profile), so publishing must carry them through with their values."""
     import pandas as pd
 
-    from recsys.dataset import AUDIO_FEATURES
+    from recsys.data.dataset import AUDIO_FEATURES
     from recsys.training.publish import publish_result
     from recsys.training.trainer import TrainResult
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from recsys.dataset import AUDIO_FEATURES, Dataset, from_rows, write_dataset
+from recsys.data.dataset import AUDIO_FEATURES, Dataset, from_rows, write_dataset
 from recsys.errors import RecsysError
 from recsys.spotify.ids import uri_prefix
 from recsys.text import track_key
@@ -143,7 +143,7 @@ def detect_schema(columns, path: str | os.PathLike) -> CsvSchema:
 
 
 def to_rows(frame: pd.DataFrame, schema: CsvSchema, path: str | os.PathLike) -> pd.DataFrame:
-    """Map a CSV read by ``read_csv`` onto the long table ``recsys.dataset.from_rows`` takes."""
+    """Map a CSV read by ``read_csv`` onto the long table ``recsys.data.dataset.from_rows`` takes."""
     rows = frame[[c for c in schema.columns if c in frame.columns]].rename(columns=schema.columns)
     for column in schema.numeric:
         if column in rows:

@@ -7,7 +7,7 @@ the fields read, and anything else in the files is ignored.
 
 Worker processes decode whole files with msgspec's typed decoder and hand back compact columns
 per file; the main process maps track URIs to dense ids as results arrive, in file order, and
-appends each file's rows to the Parquet files (``recsys.dataset.DatasetWriter``). At most two
+appends each file's rows to the Parquet files (``recsys.data.dataset.DatasetWriter``). At most two
 results per worker are in flight, so memory depends on the number of distinct tracks, not on
 the number of slices. A file that is truncated, not JSON or of the wrong shape is reported by
 name and reason and skipped; every good file is kept. A malformed playlist record (a field
@@ -15,7 +15,7 @@ missing or of the wrong type) costs only itself: that file alone is decoded agai
 playlist, its good playlists are kept and each bad one is reported by file, index, pid and reason.
 
 Ids: playlist ``mpd:<pid>``; track, artist and album ids are the Spotify URIs. A track repeated
-within a playlist is kept once (at its first position), as ``recsys.dataset.from_rows`` does.
+within a playlist is kept once (at its first position), as ``recsys.data.dataset.from_rows`` does.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from recsys.dataset import DatasetWriter
+from recsys.data.dataset import DatasetWriter
 from recsys.errors import RecsysError
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from recsys.dataset import from_rows, write_dataset
+from recsys.data.dataset import from_rows, write_dataset
 from recsys.ingest.spotify_crawler import CrawlError, Crawler, CrawlState
 from recsys.spotify import settings
 from recsys.spotify.client import Endpoints, Spotify, SpotifyError, client_credentials_client

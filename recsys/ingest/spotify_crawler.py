@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recsys.dataset import AUDIO_FEATURES
+from recsys.data.dataset import AUDIO_FEATURES
 from recsys.spotify import ids as spotify_ids
 from recsys.spotify.client import SpotifyApiError, SpotifyError, pages, track_row
 from recsys.spotify.library import fetch_liked_tracks
@@ -124,7 +124,7 @@ class CrawlState:
         return pid in self.playlists or pid in self.skipped
 
     def rows(self) -> list[dict]:
-        """One row per (playlist, track) for ``recsys.dataset.from_rows``, with audio features
+        """One row per (playlist, track) for ``recsys.data.dataset.from_rows``, with audio features
         where they were fetched."""
         rows = []
         collections = list(self.playlists.values()) + ([self.liked] if self.liked else [])

@@ -2,11 +2,13 @@
 
 Every model ends in one embedding per track; a playlist is scored by the mean of its seeds'
 L2-normalised embeddings (:func:`recsys.scoring.seed_query`), so serving never runs a network.
-Importing this package does not import torch: :func:`gnn_class` does, on demand.
+Importing this package does not import torch: :func:`gnn_class` and :func:`build_model` do, on demand.
 """
 from __future__ import annotations
 
 import importlib
+import inspect
+from collections.abc import Mapping
 
 # name -> "module:Class" of every GNN the trainer knows (``python -m recsys train --model NAME``).
 GNN_MODELS = {
@@ -25,3 +27,13 @@ def gnn_class(name: str) -> type:
         raise RecsysError(f"unknown GNN model {name!r}: choose one of {', '.join(GNN_MODELS)}")
     module, cls = GNN_MODELS[name].split(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def build_model(name: str, config: Mapping[str, object], **sizes: int):
+    """The GNN registered as ``name``, built from the settings in ``config`` (``TrainConfig.to_dict()``)
+    and the graph ``sizes`` (``num_nodes``, ``num_features``) that its constructor names; the
+    others are not passed (imports torch)."""
+    cls = gnn_class(name)
+    available = {**config, **sizes}
+    params = inspect.signature(cls).parameters
+    return cls(**{param: available[param] for param in params if param in available})

@@ -2,7 +2,7 @@
 
 Every baseline has the same two verbs, like implicit's models::
 
-    model = ItemKNN().fit(R, dataset)      # R: playlists × tracks training matrix (recsys.graph)
+    model = ItemKNN().fit(R, dataset)      # R: playlists × tracks training matrix (recsys.data.graph)
     scores = model.score([seeds, ...])     # (n_queries, n_tracks), higher is better
 
 so it is a :class:`recsys.evaluation.Scorer`. Each class lists the hyper-parameters the evaluation
@@ -17,9 +17,9 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.dataset import Dataset
+from recsys.data.dataset import Dataset
 from recsys.errors import RecsysError
-from recsys.graph import side_blocks
+from recsys.data.graph import side_blocks
 
 # Small enough never to reorder two different model scores (float64), large enough to order ties.
 _POPULARITY_TIE_BREAK = 1e-9

@@ -131,7 +131,7 @@ class _LayerMeanRows(torch.autograd.Function):
 
 @dataclass
 class GraphTensors:
-    """What a model's ``forward`` reads: the node layout of :mod:`recsys.graph` (playlists, tracks,
+    """What a model's ``forward`` reads: the node layout of :mod:`recsys.data.graph` (playlists, tracks,
     then side nodes such as artists and albums), on one device.
 
     ``adjacency`` is the normalised adjacency without self loops (LightGCN) and ``degree`` the

@@ -9,7 +9,7 @@ from recsys.models.common import Batch, GraphTensors, cooccurrence_loss, layer_m
 
 class CooccurrenceContrastive(nn.Module):
     """Track pairs labelled by co-occurrence: (a, b, +1) when a and b share a playlist — looked
-    up in the cached co-occurrence matrix (:func:`recsys.graph.cooccurrence`) — and (a, b, -1)
+    up in the cached co-occurrence matrix (:func:`recsys.data.graph.cooccurrence`) — and (a, b, -1)
     otherwise, with ``torch.nn.functional.cosine_embedding_loss``.
 
     Encoder: learned ids plus projected features, propagated LightGCN-style over the

@@ -11,7 +11,7 @@ class FeatureGCN(BPRModel):
     r"""GCN (Kipf & Welling, 2017) over track features:
     :math:`H = \hat A\, \sigma(\hat A X W_1) W_2` with :math:`\hat A = D^{-1/2}(A + I)D^{-1/2}`.
 
-    X holds each track's features (``recsys.models.features.track_features``: the eleven audio
+    X holds each track's features (``recsys.data.features.track_features``: the eleven audio
     features, popularity and release year, standardised, plus genre) and each playlist, artist
     and album node's type; the two
     layers mix a track with the tracks it shares a playlist, an artist or an album with. No

@@ -20,7 +20,7 @@ class LightGCN(BPRModel):
     of message passing that materialises an E × d tensor and renormalises on every call; a
     training step embeds only the tracks its batch reads (``forward(graph, rows)``).
 
-    Nodes follow :mod:`recsys.graph`'s layout (playlists, tracks, then artist and album nodes), so
+    Nodes follow :mod:`recsys.data.graph`'s layout (playlists, tracks, then artist and album nodes), so
     a track that sits in one playlist still meets its artist's other tracks. Trained with BPR on
     the serving query: cosine of the mean of a playlist's visible tracks with a held-back one
     against sampled negatives.

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from recsys.graph import side_blocks
+from recsys.data.graph import side_blocks
 
 # Rows of the similarity matrix computed at once: bounds the sparse product's memory.
 _ROW_CHUNK = 2048

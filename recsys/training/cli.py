@@ -37,8 +37,8 @@ def train_overrides(settings: dict) -> dict:
 
 
 def train(args: argparse.Namespace, settings: dict) -> int:
-    from recsys.dataset import load_dataset
-    from recsys.splits import standard_split
+    from recsys.data.dataset import load_dataset
+    from recsys.data.splits import standard_split
     from recsys.training import distributed
     from recsys.training.hybrid import EMBEDDING_MODEL, fit_hybrid
     from recsys.training.publish import publish_hybrid, publish_result

@@ -15,14 +15,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.dataset import Dataset
+from recsys.data.dataset import Dataset
 from recsys.evaluation import HEADLINE, RankerScorer, tune_coordinates
-from recsys.graph import interaction_matrix
+from recsys.data.graph import interaction_matrix
 from recsys.models.neighbourhoods import item_neighbourhoods
 from recsys.scoring import l2_normalize
 from recsys.serving.continuation import Blend, ContinuationRanker, song_codes
 from recsys.serving.index import VectorIndex
-from recsys.splits import Split
+from recsys.data.splits import Split
 from recsys.training.trainer import TrainResult
 
 # The GNN whose embeddings the hybrid blends in.

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 
 from recsys.training.artifact_writer import write_artifact
-from recsys.dataset import Dataset
+from recsys.data.dataset import Dataset
 from recsys.serving.continuation import song_codes
-from recsys.splits import Split
+from recsys.data.splits import Split
 from recsys.training.hybrid import HybridModel
 from recsys.training.trainer import TrainResult
 

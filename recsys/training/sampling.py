@@ -14,7 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recsys.graph import bipartite_adjacency, cooccurrence, shares_playlist
+from recsys.data.features import node_features
+from recsys.data.graph import bipartite_adjacency, cooccurrence, shares_playlist
 from recsys.models.common import Batch, GraphTensors, SymmetricAdjacency, index_dtype
 
 # The GraphTensors fields a builder can fill; each model class names the ones it reads (graph_inputs).
@@ -115,18 +116,6 @@ class MessageGraphs:
             if name == "adjacency":
                 graph.degree = degree[:, None]
         return graph
-
-
-def node_features(track_features: np.ndarray, n_playlists: int, side_sizes: Sequence[int]) -> np.ndarray:
-    """(num_nodes × (f + node types)) float32: tracks carry their features, every node a one-hot
-    of its type (playlist, track, then one per side block), so no node starts from zeros."""
-    n_tracks = track_features.shape[0]
-    sizes = [n_playlists, n_tracks, *side_sizes]
-    types = np.repeat(np.arange(len(sizes)), sizes)
-    out = np.zeros((sum(sizes), track_features.shape[1] + len(sizes)), dtype=np.float32)
-    out[n_playlists:n_playlists + n_tracks, :track_features.shape[1]] = track_features
-    out[np.arange(len(types)), track_features.shape[1] + types] = 1.0
-    return out
 
 
 class ContinuationSampler:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import random
 import time
@@ -14,13 +13,13 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from recsys.dataset import Dataset
+from recsys.data.dataset import Dataset
 from recsys.errors import RecsysError
 from recsys.evaluation import EmbeddingScorer, evaluate
-from recsys.graph import interaction_matrix, normalized_adjacency, side_blocks, spectral_embedding
-from recsys.models import GNN_MODELS, gnn_class
-from recsys.models.features import track_features
-from recsys.splits import Split
+from recsys.data.graph import interaction_matrix, normalized_adjacency, side_blocks, spectral_embedding
+from recsys.models import GNN_MODELS, build_model, gnn_class
+from recsys.data.features import track_features
+from recsys.data.splits import Split
 from recsys.training import distributed
 from recsys.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from recsys.training.device import autocast, grad_scaler, resolve_device
@@ -143,7 +142,8 @@ def _train(dataset, split, config: TrainConfig, checkpoint_dir, resume: bool, pr
                                   max_seeds=config.max_seeds, negatives=config.negatives,
                                   with_pair_labels=getattr(cls, "needs_pair_labels", False))
     full_graph = builder.build(R)
-    model = _construct(cls, config, num_nodes=builder.num_nodes, num_features=builder.num_features).to(device)
+    model = build_model(model_name, config.to_dict(), num_nodes=builder.num_nodes,
+                        num_features=builder.num_features).to(device)
     if config.spectral_init and isinstance(getattr(model, "embedding", None), torch.nn.Embedding):
         vectors = spectral_embedding(normalized_adjacency(R, side), full_graph.track_rows, config.embedding_dim,
                                      config.seed)
@@ -223,13 +223,6 @@ def track_embeddings(model: torch.nn.Module, graph) -> np.ndarray:
     """n_tracks × d float32 numpy, computed in eval mode (moved off the device first)."""
     model.eval()
     return model(graph)[graph.track_rows].detach().float().cpu().numpy()
-
-
-def _construct(cls: type, config: TrainConfig, **graph_sizes) -> torch.nn.Module:
-    """``cls`` built from the config fields and graph sizes its constructor names."""
-    available = {**config.to_dict(), **graph_sizes}
-    params = inspect.signature(cls).parameters
-    return cls(**{name: available[name] for name in params if name in available})
 
 
 def _seed_everything(seed: int) -> None:

@@ -85,7 +85,7 @@ class KillOutcome:
 def make_dataset(out_dir: Path, playlists: int = 300, tracks: int = 1500, seed: int = 0) -> Path:
     """A small synthetic MPD slice, ingested like the real thing."""
     from recsys.ingest.mpd import ingest_mpd
-    from recsys.synthetic import write_synthetic_mpd
+    from recsys.ingest.synthetic_mpd import write_synthetic_mpd
 
     if (out_dir / "dataset" / "dataset.json").is_file():
         return out_dir / "dataset"

@@ -46,7 +46,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recsys.dataset import load_dataset
+from recsys.data.dataset import load_dataset
 from recsys.ingest.mpd import MAX_TEXT
 from recsys.serving.recommender import MAX_QUERY_CHARS
 from recsys.errors import RecsysError

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.dataset import Dataset
+from recsys.data.dataset import Dataset
 
 
 def interaction_matrix(interactions: Dataset | pd.DataFrame, n_playlists: int | None = None,

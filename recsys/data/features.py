@@ -1,10 +1,12 @@
-"""Track feature matrices for the feature-based GNNs (numpy only)."""
+"""Feature matrices for the feature-based GNNs (numpy only): per track, then per graph node."""
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from recsys.dataset import AUDIO_FEATURES
+from recsys.data.dataset import AUDIO_FEATURES
 
 # Every numeric track column the GCN reads, where the source has it: the eleven audio features
 # (TidyTuesday, the Spotify crawler), popularity and release year, and the duration that
@@ -37,3 +39,15 @@ def track_features(tracks: pd.DataFrame) -> np.ndarray:
     if not columns:
         return np.zeros((len(tracks), 0), dtype=np.float32)
     return np.column_stack(columns).astype(np.float32)
+
+
+def node_features(track_features: np.ndarray, n_playlists: int, side_sizes: Sequence[int]) -> np.ndarray:
+    """(num_nodes × (f + node types)) float32: tracks carry their features, every node a one-hot
+    of its type (playlist, track, then one per side block), so no node starts from zeros."""
+    n_tracks = track_features.shape[0]
+    sizes = [n_playlists, n_tracks, *side_sizes]
+    types = np.repeat(np.arange(len(sizes)), sizes)
+    out = np.zeros((sum(sizes), track_features.shape[1] + len(sizes)), dtype=np.float32)
+    out[n_playlists:n_playlists + n_tracks, :track_features.shape[1]] = track_features
+    out[np.arange(len(types)), track_features.shape[1] + types] = 1.0
+    return out

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recsys.dataset import Dataset
+from recsys.data.dataset import Dataset
 from recsys.errors import RecsysError
 
 
