@@ -2,7 +2,7 @@
 
     python -m scripts.synthetic_oracle /tmp/smpd_ds --n-test 1000 --n-val 300 --tracks 100000 --genres 8
 
-``recsys.synthetic`` draws a playlist's tracks from a main genre (80%), a second genre (10%) and
+``recsys.ingest.synthetic_mpd`` draws a playlist's tracks from a main genre (80%), a second genre (10%) and
 the whole catalog (10%), by Zipf popularity within each genre. Knowing that process, the best
 ranking for seeds S scores a track by its probability of being drawn, averaged over the posterior
 of the playlist's (main, second) genres given S. No model trained on the playlists can expect
@@ -18,12 +18,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from recsys.dataset import load_dataset
+from recsys.data.dataset import load_dataset
+from recsys.data.splits import standard_split
 from recsys.evaluation import evaluate
-from recsys.splits import standard_split
-from recsys.synthetic import make_catalog
+from recsys.ingest.synthetic_mpd import make_catalog
 
-MAIN, SECOND, ANYWHERE = 0.8, 0.1, 0.1  # recsys.synthetic.make_playlist_tracks' mixture
+MAIN, SECOND, ANYWHERE = 0.8, 0.1, 0.1  # recsys.ingest.synthetic_mpd.make_playlist_tracks' mixture
 
 
 class GenerativeOracle:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys.dataset import load_dataset
+from recsys.data.dataset import load_dataset
+from recsys.data.graph import interaction_matrix
+from recsys.data.splits import standard_split
 from recsys.evaluation import evaluate
-from recsys.graph import interaction_matrix
 from recsys.ingest.mpd import ingest_mpd
+from recsys.ingest.synthetic_mpd import write_synthetic_mpd
 from recsys.models.baselines import BASELINES
-from recsys.splits import standard_split
-from recsys.synthetic import write_synthetic_mpd
 from scripts.synthetic_oracle import GenerativeOracle, genre_probabilities, main
 
 
