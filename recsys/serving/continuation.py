@@ -15,9 +15,9 @@ For seeds S, every candidate track t gets
 
 The blend weights are chosen on validation playlists and stored in the artifact. Then the list
 is built: never a seed or another version of one (:func:`recsys.text.song_key`), one version of a
-song, at most ``max_per_artist`` per artist, and — so that no seed drowns the others — a share
-``seed_share`` of the list spread evenly over the seeds, each track counted for the seed that
-contributed most to it (``because``).
+song, at most ``max_per_artist`` per artist, and — so that no seed of a hand-picked mix drowns
+the others — a share ``seed_share`` of the first page spread evenly over the seeds (when each gets
+at least ``MIN_SHARE``), each track counted for the seed that contributed most to it (``because``).
 """
 from __future__ import annotations
 
