@@ -81,6 +81,19 @@ def test_without_the_seed_share_the_strong_seed_drowns_the_others():
     assert counts[1] + counts[2] < 3  # what the share above prevents
 
 
+def test_a_seed_the_model_knows_nothing_about_is_heard_through_its_genre():
+    ranker = _ranker()
+    ranker.neighbours[2] = -1          # in no training playlist, no artist or album links:
+    ranker.embeddings[2] = 0.0         # no neighbours and a zero embedding
+    assert not (ranker.rank(np.array([0, 1, 2]), 20).because == 2).any()
+    ranker.genre_codes = np.concatenate([[0, 1, 2], group_of(np.arange(3, 93))])
+    ranked = ranker.rank(np.array([0, 1, 2]), 20)
+    mine = ranked.rows[ranked.because == 2]
+    assert len(mine) >= 3 and (group_of(mine) == 2).all()
+    # the most popular of its genre (n_playlists falls with the row number)
+    assert list(mine[:3]) == [63, 64, 65]
+
+
 def test_seeds_banned_rows_and_disallowed_rows_never_come_back():
     ranker = _ranker()
     allowed = np.ones(ranker.n_tracks, dtype=bool)

@@ -90,12 +90,15 @@ class ContinuationRanker:
     ``playlist_tracks_indptr``/``playlist_tracks``: the tracks of each training playlist (CSR);
     ``embeddings``: L2-normalised tracks × d; ``n_playlists``: training playlist count per track;
     ``song_codes``/``artist_codes``: integer codes of :func:`recsys.text.song_key` and of the artist;
+    ``genre_codes`` (optional, -1 for none): a seed the model knows nothing about (no neighbours and
+    a zero embedding: in no training playlist and without artist or album links) brings the
+    popular tracks of its genre instead, so that it is still heard;
     ``nearest``: the embedding index's top-n search.
     """
 
     def __init__(self, *, neighbours, neighbour_weights, track_playlists_indptr, track_playlists,
                  playlist_tracks_indptr, playlist_tracks, embeddings, n_playlists, song_codes,
-                 artist_codes, nearest: Nearest, blend: Blend = Blend()):
+                 artist_codes, nearest: Nearest, blend: Blend = Blend(), genre_codes=None):
         self.neighbours = neighbours
         self.neighbour_weights = neighbour_weights
         self.track_playlists_indptr = np.asarray(track_playlists_indptr, dtype=np.int64)
@@ -105,6 +108,7 @@ class ContinuationRanker:
         self.embeddings = embeddings
         self.song_codes = np.asarray(song_codes)
         self.artist_codes = np.asarray(artist_codes)
+        self.genre_codes = None if genre_codes is None else np.asarray(genre_codes)
         self.nearest = nearest
         self.blend = blend
         counts = np.asarray(n_playlists, dtype=np.float64)
@@ -141,7 +145,8 @@ class ContinuationRanker:
         if len(alone):
             searches.append(np.ravel(self.nearest(np.asarray(self.embeddings[alone], dtype=np.float32),
                                                   3 * quota + len(seeds))[0]))
-        near_rows = np.concatenate(searches) if searches else np.empty(0, np.int64)
+        fallback_rows, fallback_seed = self._genre_fallback(seeds, alone, 3 * quota + len(seeds))
+        near_rows = np.concatenate([*searches, fallback_rows]) if searches else fallback_rows
         near_rows = near_rows[near_rows >= 0]
 
         candidates, inverse = np.unique(np.concatenate([item_rows, playlist_rows, near_rows]),
@@ -162,6 +167,10 @@ class ContinuationRanker:
         if len(held_rows):
             np.add.at(affinity, (np.searchsorted(candidates, held_rows), held_seed),
                       b.playlist * held_values / max(playlist.max(), 1e-12))
+        # Each seed's affinities scaled by its own best, so that a seed with weak similarities still
+        # claims its nearest candidates (and its share of the first page) from a stronger seed.
+        affinity /= np.maximum(affinity.max(axis=0, keepdims=True), 1e-12)
+        affinity[np.searchsorted(candidates, fallback_rows), fallback_seed] = 1.0
         because = seeds[affinity.argmax(axis=1)]
 
         keep = ~np.isin(candidates, seeds) & ~np.isin(candidates, banned)
@@ -186,6 +195,19 @@ class ContinuationRanker:
             rows, scores, because = self._fill_popular(rows, scores, because, k, seeds, banned, allowed,
                                                        max_per_artist, allow_versions)
         return Ranked(rows, scores, because)
+
+    def _genre_fallback(self, seeds: np.ndarray, alone: np.ndarray, n: int):
+        """(rows, seed position): the ``n`` most popular tracks of the genre of each seed of
+        ``alone`` whose embedding is zero (the model knows nothing about it)."""
+        rows, owners = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+        if self.genre_codes is not None and len(alone) and n > 0:
+            silent = alone[~np.asarray(self.embeddings[alone]).any(axis=1)]
+            for seed in silent[self.genre_codes[silent] >= 0]:
+                pool = self.popular_order[self.genre_codes[self.popular_order] == self.genre_codes[seed]]
+                pool = pool[~np.isin(pool, seeds)][:n]
+                rows.append(pool.astype(np.int64))
+                owners.append(np.full(len(pool), np.searchsorted(seeds, seed), dtype=np.int64))
+        return np.concatenate(rows), np.concatenate(owners)
 
     def _item_votes(self, seeds: np.ndarray):
         """(rows, values, seed position) of every valid entry of the seeds' neighbour lists."""

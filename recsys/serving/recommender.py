@@ -305,8 +305,10 @@ def _ranker(artifact: Artifact, index: VectorIndex, artist_codes: np.ndarray) ->
         found = index.search(query, n)
         return found.rows, found.scores
 
+    genres = pd.factorize(catalog["genre"])[0] if "genre" in catalog else None
     return ContinuationRanker(**parts, embeddings=artifact.embeddings, n_playlists=counts,
-                              song_codes=songs, artist_codes=artist_codes, nearest=nearest, blend=blend)
+                              song_codes=songs, artist_codes=artist_codes, nearest=nearest, blend=blend,
+                              genre_codes=genres)
 
 
 def _mmr(vectors: np.ndarray, relevance: np.ndarray, k: int, diversity: float,
