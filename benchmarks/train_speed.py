@@ -3,8 +3,9 @@
 Both models get the same synthetic MPD-like graph (recsys.synthetic, ingested like real slices),
 the same initial weights, embedding size, layers, batches, BPR loss and Adam; only the
 propagation differs (one symmetric torch CSR product per layer with its own backward, the last
-layer's restricted to the rows the loss reads, against PyG's message passing over every node). "recsys, all rows" is ours embedding every node, as PyG does,
-to show what the row restriction adds. Each run restarts from the same weights; the step time of
+layer's and the backward's first restricted to the rows the loss reads, against PyG's message
+passing over every node). "recsys, all rows" is ours embedding every node, as PyG does, to show
+what the row restriction adds. Each run restarts from the same weights; the step time of
 a run is the median of its steps after the first, and the figures printed are the medians over
 the runs. Then the validation Recall@20 / NDCG@20 of each after the same steps (scored as serving
 scores: mean of the seeds' normalised embeddings), and the load average (the machine is shared).
@@ -27,7 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from torch.profiler import record_function
+from torch.profiler import ProfilerActivity, record_function
+from torch.profiler import profile as torch_profile
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
 from recsys.dataset import load_dataset
@@ -155,7 +157,8 @@ def profile(steps: int, dim: int, layers: int, batch_size: int) -> None:
     split = continuation_split(ds, n_test=0, n_val=200, seed=0)
     R = interaction_matrix(split.train, ds.n_playlists, ds.n_tracks)
     side = side_blocks(ds.tracks, config.side_nodes, min_tracks=config.side_min_tracks)
-    builder = GraphBuilder(side, None, LightGCN.graph_inputs, torch.device("cpu"), ds.n_playlists, ds.n_tracks)
+    builder = GraphBuilder(side, None, LightGCN.graph_inputs, torch.device("cpu"), ds.n_playlists,
+                           ds.n_tracks)
     sampler = ContinuationSampler(R, builder, np.random.default_rng(0), holdout=config.holdout,
                                   batch_size=config.batch_size, max_seeds=config.max_seeds,
                                   negatives=config.negatives)
@@ -204,9 +207,6 @@ def profiled(step, inputs) -> None:
     """Run ``step`` on each input (the first unprofiled) and print CPU time per step by part,
     with each part's sparse × dense products (``aten::_sparse_mm``) apart: those over the whole
     graph (a square matrix) and those over the batch's rows only."""
-    from torch.profiler import ProfilerActivity
-    from torch.profiler import profile as torch_profile
-
     inputs = list(inputs)
     step(inputs[0])
     began = time.perf_counter()
@@ -253,7 +253,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="the small graph only, 5 steps")
     parser.add_argument("--steps", type=int, help="training steps per model and run (default 10; 5 with --quick)")
     parser.add_argument("--runs", type=int, default=3, help="runs per model; medians are printed")
-    parser.add_argument("--profile", action="store_true", help="profile our step and the trainer's at ~6.6M edges instead")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile our step and the trainer's at ~6.6M edges instead")
     parser.add_argument("--slices", type=int, nargs="+", choices=(10, 100), help="graph sizes (default: both)")
     parser.add_argument("--threads", type=int, help="torch threads for both models (default: torch's)")
     parser.add_argument("--dim", type=int, default=64)
