@@ -3,15 +3,16 @@
 Both models get the same synthetic MPD-like graph (recsys.ingest.synthetic_mpd, ingested like real
 slices), the same initial weights, embedding size, layers, batches, BPR loss and Adam; only the
 propagation differs (one symmetric torch CSR product per layer with its own backward, the last
-layer's restricted to the rows the loss reads, against PyG's message passing over every node). "recsys, all rows" is ours embedding every node, as PyG does,
-to show what the row restriction adds. Each run restarts from the same weights; the step time of
+layer's and the backward's first restricted to the rows the loss reads, against PyG's message
+passing over every node). "recsys, all rows" is ours embedding every node, as PyG does, to show
+what the row restriction adds. Each run restarts from the same weights; the step time of
 a run is the median of its steps after the first, and the figures printed are the medians over
 the runs. Then the validation Recall@20 / NDCG@20 of each after the same steps (scored as serving
 scores: mean of the seeds' normalised embeddings), and the load average (the machine is shared).
 
     python -m benchmarks.train_speed            # ~0.66M and ~6.6M edges (10 and 100 slices)
     python -m benchmarks.train_speed --quick    # ~0.66M edges only, fewer steps
-    python -m benchmarks.train_speed --profile  # torch.profiler table of our step at ~6.6M edges
+    python -m benchmarks.train_speed --profile  # where our step's time goes at ~6.6M edges
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from torch.profiler import ProfilerActivity, record_function
+from torch.profiler import profile as torch_profile
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
 from recsys.data.dataset import load_dataset
@@ -35,7 +38,7 @@ from recsys.data.splits import continuation_split
 from recsys.evaluation import EmbeddingScorer, evaluate
 from recsys.ingest.mpd import ingest_mpd
 from recsys.ingest.synthetic_mpd import write_synthetic_mpd
-from recsys.models.common import GraphTensors, SymmetricAdjacency
+from recsys.models.common import GraphTensors, SymmetricAdjacency, bpr_loss, query_scores
 from recsys.models.lightgcn import LightGCN
 
 
@@ -125,34 +128,124 @@ def compare(n_slices: int, steps: int, runs: int, dim: int, layers: int, batch_s
     return result
 
 
-def profile(steps: int, dim: int, layers: int, batch_size: int, rows: int = 25) -> None:
-    """torch.profiler's table of our steps on the 100-slice graph (the first step is a warm-up)."""
-    from torch.profiler import ProfilerActivity, record_function
-    from torch.profiler import profile as torch_profile
+def profile(steps: int, dim: int, layers: int, batch_size: int) -> None:
+    """Where a step's time goes at ~6.6M edges (the 100-slice graph), from torch.profiler: the
+    benchmark's step above and the trainer's (its LightGCN recipe: sampled message graph and
+    batch, artist and album nodes, ``cpu_threads`` threads). The first step is a warm-up."""
+    from recsys.data.graph import side_blocks
+    from recsys.training.sampling import ContinuationSampler, GraphBuilder
+    from recsys.training.trainer import make_config
 
     ds, _, R, graph, _, ours, _, batches = setup(100, steps + 1, dim, layers, batch_size)
     optimizer = torch.optim.Adam(ours.parameters(), lr=0.005)
 
-    def step(batch):
+    def benchmark_step(batch):
         playlists, positives, negatives = batch
         optimizer.zero_grad(set_to_none=True)
-        with record_function("forward + loss"):
-            index = torch.cat([playlists, ds.n_playlists + positives, ds.n_playlists + negatives])
-            user, pos, neg = ours(graph, index).split(len(playlists))
+        with record_function("forward"):
+            user, pos, neg = ours(graph, torch.cat([playlists, ds.n_playlists + positives,
+                                                    ds.n_playlists + negatives])).split(len(playlists))
+        with record_function("loss"):
             loss = -F.logsigmoid((user * pos).sum(-1) - (user * neg).sum(-1)).mean()
-        with record_function("backward"):
-            loss.backward()
-        with record_function("adam"):
-            optimizer.step()
+        backward_and_adam(loss, optimizer)
 
-    step(batches[0])
+    print(f"benchmark step: {R.nnz:,} edges, {graph.num_nodes:,} nodes, dim {dim}, {layers} layers, "
+          f"batch {batch_size}, torch threads {torch.get_num_threads()}")
+    profiled(benchmark_step, batches)
+
+    config = make_config("lightgcn")
+    split = continuation_split(ds, n_test=0, n_val=200, seed=0)
+    R = interaction_matrix(split.train, ds.n_playlists, ds.n_tracks)
+    side = side_blocks(ds.tracks, config.side_nodes, min_tracks=config.side_min_tracks)
+    builder = GraphBuilder(side, None, LightGCN.graph_inputs, torch.device("cpu"), ds.n_playlists,
+                           ds.n_tracks)
+    sampler = ContinuationSampler(R, builder, np.random.default_rng(0), holdout=config.holdout,
+                                  batch_size=config.batch_size, max_seeds=config.max_seeds,
+                                  negatives=config.negatives)
+    draw = sampler.graphs.draw
+
+    def labelled_draw(visible):
+        with record_function("message graph"):
+            return draw(visible)
+
+    sampler.graphs.draw = labelled_draw  # the draw's own share of sample()
+    model = LightGCN(builder.num_nodes, config.embedding_dim, config.num_layers, config.temperature)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+
+    def trainer_step(_):
+        with record_function("batch"):
+            graph, batch = sampler.sample()
+        optimizer.zero_grad(set_to_none=True)
+        with record_function("forward"):
+            tracks, batch = model.loss_inputs(graph, batch)
+        with record_function("loss"):
+            loss = bpr_loss(*query_scores(tracks, batch), model.temperature)
+        backward_and_adam(loss, optimizer)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.cpu_threads)
+    print(f"\ntrainer step: {R.nnz:,} training edges, {builder.num_nodes:,} nodes (with artists and albums), "
+          f"dim {config.embedding_dim}, {config.num_layers} layers, {config.batch_size} positives x "
+          f"{config.negatives} negatives, torch threads {config.cpu_threads}")
+    try:
+        profiled(trainer_step, range(steps + 1))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def backward_and_adam(loss, optimizer) -> None:
+    with record_function("backward"):
+        loss.backward()
+    with record_function("adam"):
+        optimizer.step()
+
+
+PARTS = ("batch", "message graph", "forward", "loss", "backward", "adam")
+
+
+def profiled(step, inputs) -> None:
+    """Run ``step`` on each input (the first unprofiled) and print CPU time per step by part,
+    with each part's sparse × dense products (``aten::_sparse_mm``) apart: those over the whole
+    graph (a square matrix) and those over the batch's rows only."""
+    inputs = list(inputs)
+    step(inputs[0])
     began = time.perf_counter()
-    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
-        for batch in batches[1:]:
-            step(batch)
-    print(f"{R.nnz:,} edges: {(time.perf_counter() - began) / steps:.2f} s per profiled step "
-          f"(load average {os.getloadavg()[0]:.1f})")
-    print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=rows, max_name_column_width=36))
+    with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for x in inputs[1:]:
+            step(x)
+    n = len(inputs) - 1
+    wall = (time.perf_counter() - began) / n * 1e6  # microseconds, as the profiler counts
+    totals = dict.fromkeys(PARTS, 0.0)
+    products = {}  # (part, kind) -> [microseconds, count]
+    for event in prof.events():
+        if event.name in totals:
+            totals[event.name] += event.cpu_time_total
+        elif event.name == "aten::_sparse_mm":
+            scope = event.cpu_parent
+            while scope is not None and scope.name not in ("forward", "backward"):
+                scope = scope.cpu_parent
+            if scope is not None:
+                rows, cols = event.input_shapes[0]
+                kind = "whole graph" if rows == cols else "batch rows"
+                entry = products.setdefault((scope.name, kind), [0.0, 0])
+                entry[0] += event.cpu_time_total
+                entry[1] += 1
+    totals["batch"] -= totals["message graph"]  # "batch" is sample(): its numpy work and the draw
+    table = []
+    for part in PARTS:
+        rest = totals[part]
+        for kind in ("whole graph", "batch rows"):
+            if (part, kind) in products:
+                micros, count = products[part, kind]
+                table.append((f"{part}: {count // n} sparse product(s), {kind}", micros))
+                rest -= micros
+        if totals[part]:
+            table.append((f"{part}{': the rest' if (part, 'whole graph') in products else ''}", rest))
+    table.append(("unaccounted (Python, zero_grad)", max(wall * n - sum(m for _, m in table), 0.0)))
+    print(f"{'part':48s} {'ms/step':>8} {'share':>6}")
+    for name, micros in table:
+        print(f"{name:48s} {micros / n / 1000:8,.0f} {micros / n / wall:6.1%}")
+    print(f"{'step (wall)':48s} {wall / 1000:8,.0f}   load average {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def main(argv=None) -> int:
@@ -160,7 +253,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="the small graph only, 5 steps")
     parser.add_argument("--steps", type=int, help="training steps per model and run (default 10; 5 with --quick)")
     parser.add_argument("--runs", type=int, default=3, help="runs per model; medians are printed")
-    parser.add_argument("--profile", action="store_true", help="profile our step at ~6.6M edges instead")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile our step and the trainer's at ~6.6M edges instead")
     parser.add_argument("--slices", type=int, nargs="+", choices=(10, 100), help="graph sizes (default: both)")
     parser.add_argument("--threads", type=int, help="torch threads for both models (default: torch's)")
     parser.add_argument("--dim", type=int, default=64)

@@ -1,4 +1,6 @@
 """The GNNs on tiny graphs: forward/backward, LightGCN against PyG's, and the two-genre contract."""
+import itertools
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -98,8 +100,10 @@ def test_lightgcn_rows_match_pyg_values_and_gradients(two_genre_dataset):
     coo = A.tocoo()
     edge_index = torch.tensor(np.vstack([coo.row, coo.col]), dtype=torch.long)
     graph = GraphTensors(ds.n_playlists, ds.n_tracks, A.shape[0], adjacency=SymmetricAdjacency(A))
-    rows = torch.tensor([3, 0, ds.n_playlists + 5, 3, A.shape[0] - 1])  # repeats, as a batch has
-    for layers in (0, 1, 3):
+    # repeats, as a batch has; a few rows (the backward's first product over their entries only)
+    # and every row twice (the full product)
+    few = torch.tensor([3, 0, ds.n_playlists + 5, 3, A.shape[0] - 1])
+    for layers, rows in itertools.product((0, 1, 3), (few, torch.arange(A.shape[0]).repeat(2))):
         ours = LightGCN(A.shape[0], embedding_dim=8, num_layers=layers)
         theirs = PyGLightGCN(A.shape[0], embedding_dim=8, num_layers=layers)
         theirs.embedding.weight.data.copy_(ours.embedding.weight.data)

@@ -100,9 +100,11 @@ class _LayerMeanRows(torch.autograd.Function):
     """Rows ``rows`` (distinct) of the layer mean. A loss reads a few thousand rows, so the last
     layer needs only ``A[rows, :] @ Â^(L-1) x``: one of the L products over the whole graph
     becomes a product over those rows' entries (22% of them for a 4,096-triple batch at 6.6M
-    edges). The backward is the full one, ``Σ Â^l`` applied to the gradient scattered to
-    ``rows``: its first product could be restricted too, but ``A[rows, :]ᵀ`` needs a transpose
-    (a sort) that cost more than the full product it saves."""
+    edges). The backward, ``Σ Â^l`` applied to the gradient scattered to ``rows``, starts from
+    that block too: as Â is symmetric, ``Â`` times a gradient that is zero off ``rows`` is
+    ``A[rows, :]ᵀ @ grad`` (0.22 s against 0.62 s for the full product there). torch sorts the
+    block into CSR for that product, ~1.6× a plain product's cost per entry, so a block holding
+    half of the entries or more takes the full product instead."""
 
     @staticmethod
     def forward(ctx, x, adjacency, num_layers, rows):
@@ -114,18 +116,23 @@ class _LayerMeanRows(torch.autograd.Function):
             h = adjacency.mm(h)
             out = out + h[rows]
         if num_layers:
-            out = out + torch.sparse.mm(adjacency.row_block(rows), h)
+            ctx.block = adjacency.row_block(rows)
+            out = out + torch.sparse.mm(ctx.block, h)
         return out / (num_layers + 1)
 
     @staticmethod
     def backward(ctx, grad):
         (rows,) = ctx.saved_tensors
-        h = grad.new_zeros((ctx.num_nodes, grad.shape[1]), dtype=torch.float32)
-        h.index_add_(0, rows, grad.float() / (ctx.num_layers + 1))
-        total = h
-        for _ in range(ctx.num_layers):
-            h = ctx.adjacency.mm(h)
-            total = total + h
+        grad = grad.float() / (ctx.num_layers + 1)
+        total = grad.new_zeros((ctx.num_nodes, grad.shape[1])).index_add_(0, rows, grad)
+        if ctx.num_layers:
+            block = ctx.block
+            h = (torch.sparse.mm(block.t(), grad) if 2 * block.values().numel() < ctx.adjacency.nnz
+                 else ctx.adjacency.mm(total))
+            total += h
+            for _ in range(ctx.num_layers - 1):
+                h = ctx.adjacency.mm(h)
+                total += h
         return total, None, None, None
 
 
