@@ -134,14 +134,17 @@ def spectral_embedding(A: sp.spmatrix, track_nodes: slice, dim: int, seed: int =
     Tracks get ``V·√σ``, the other nodes ``U·√σ``, all scaled by one factor to a mean squared
     row length of 1 (so that an optimiser's steps are small against it).
     """
-    from scipy.sparse.linalg import svds
+    from sklearn.utils.extmath import randomized_svd
 
     A = sp.csr_matrix(A, dtype=np.float64)
     others = np.setdiff1d(np.arange(A.shape[0]), np.arange(A.shape[0])[track_nodes])
     B = A[others][:, track_nodes]
     k = max(1, min(dim, min(B.shape) - 1))
     rng = np.random.default_rng(seed)
-    u, s, vt = svds(B, k=k, v0=rng.standard_normal(min(B.shape)))
+    # Randomized (Halko et al.), not ARPACK: a graph of many small components has many singular
+    # values equal to 1, on which ARPACK's svds ran for over 25 minutes (the cold-track split);
+    # any basis of that top subspace serves as well here.
+    u, s, vt = randomized_svd(B, n_components=k, n_iter=4, random_state=seed)
     root = np.sqrt(np.maximum(s, 0.0))
     out = np.zeros((A.shape[0], dim), dtype=np.float64)
     out[others, :k] = u * root
